@@ -1,0 +1,1 @@
+"""One job per pipeline stage; each takes :class:`Settings` and returns a result."""

@@ -1,0 +1,127 @@
+"""Stage ``evaluate``: test metrics, plots (data + PNG) and the quality gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from .. import bundle
+from ..data import features_and_target, read_split
+from ..gate import GateFailedError, evaluate_gate
+from ..settings import Settings
+
+
+def compute_metrics(
+    task: str, model: Any, features: pd.DataFrame, target: pd.Series
+) -> dict[str, float]:
+    """Return the task's standard metrics for ``model`` on ``features``."""
+    predicted = model.predict(features)
+    if task == "classification":
+        result = {
+            "accuracy": skm.accuracy_score(target, predicted),
+            "f1": skm.f1_score(target, predicted, average="macro"),
+            "precision": skm.precision_score(target, predicted, average="macro", zero_division=0),
+            "recall": skm.recall_score(target, predicted, average="macro", zero_division=0),
+        }
+        proba = model.predict_proba(features)
+        if proba.shape[1] == 2:
+            result["roc_auc"] = skm.roc_auc_score(target, proba[:, 1])
+        else:
+            result["roc_auc"] = skm.roc_auc_score(target, proba, multi_class="ovr")
+    else:
+        result = {
+            "r2": skm.r2_score(target, predicted),
+            "rmse": float(np.sqrt(skm.mean_squared_error(target, predicted))),
+            "mae": skm.mean_absolute_error(target, predicted),
+        }
+    return {k: round(float(v), 6) for k, v in result.items()}
+
+
+def _plot_classification(
+    model: Any, features: pd.DataFrame, target: pd.Series, plots: Path, figures: Path
+) -> None:
+    import matplotlib.pyplot as plt
+
+    predicted = model.predict(features)
+    pd.DataFrame({"actual": target.to_numpy(), "predicted": predicted}).to_csv(
+        plots / "confusion.csv", index=False
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    skm.ConfusionMatrixDisplay.from_predictions(target, predicted, ax=axes[0], colorbar=False)
+    axes[0].set_title("Confusion matrix (test set)")
+    proba = model.predict_proba(features)
+    if proba.shape[1] == 2:
+        fpr, tpr, thresholds = skm.roc_curve(target, proba[:, 1])
+        pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)}).round(
+            6
+        ).to_csv(plots / "roc.csv", index=False)
+        auc = skm.auc(fpr, tpr)
+        axes[1].plot(fpr, tpr, label=f"ROC AUC = {auc:.3f}")
+        axes[1].plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+        axes[1].set_xlabel("False positive rate")
+        axes[1].set_ylabel("True positive rate")
+        axes[1].set_title("ROC curve (test set)")
+        axes[1].legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(figures / "evaluation.png", dpi=110)
+    plt.close(fig)
+
+
+def _plot_regression(
+    model: Any, features: pd.DataFrame, target: pd.Series, plots: Path, figures: Path
+) -> None:
+    import matplotlib.pyplot as plt
+
+    predicted = np.asarray(model.predict(features), dtype=float)
+    actual = target.to_numpy(dtype=float)
+    pd.DataFrame({"actual": actual, "predicted": predicted}).round(6).to_csv(
+        plots / "predictions.csv", index=False
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    lo, hi = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
+    axes[0].scatter(actual, predicted, s=12, alpha=0.7)
+    axes[0].plot([lo, hi], [lo, hi], linestyle="--", color="grey", label="ideal")
+    axes[0].set_xlabel("Actual")
+    axes[0].set_ylabel("Predicted")
+    axes[0].set_title("Predicted vs actual (test set)")
+    axes[0].legend(loc="upper left")
+    axes[1].hist(actual - predicted, bins=20)
+    axes[1].set_xlabel("Residual (actual - predicted)")
+    axes[1].set_ylabel("Count")
+    axes[1].set_title("Residuals (test set)")
+    fig.tight_layout()
+    fig.savefig(figures / "evaluation.png", dpi=110)
+    plt.close(fig)
+
+
+def run(settings: Settings) -> dict[str, Any]:
+    """Write ``reports/metrics.json``, plots and ``reports/gate.json``; fail on a missed gate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _, test = read_split(settings.prepared_dir)
+    model = bundle.load_model(settings.bundle_dir)
+    features, target = features_and_target(test)
+    test_metrics = compute_metrics(settings.task, model, features, target)
+
+    reports = settings.reports_dir
+    plots, figures = reports / "plots", reports / "figures"
+    plots.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
+    bundle.write_json(reports / "metrics.json", test_metrics)
+    if settings.task == "classification":
+        _plot_classification(model, features, target, plots, figures)
+    else:
+        _plot_regression(model, features, target, plots, figures)
+
+    result = evaluate_gate(test_metrics, settings.params.gate)
+    bundle.write_json(reports / "gate.json", result.to_dict())
+    print(f"evaluate: test metrics {test_metrics}")
+    if not result.passed:
+        raise GateFailedError(result, "evaluate")
+    print("evaluate: quality gate passed")
+    return test_metrics

@@ -1,0 +1,1 @@
+"""Services with explicit set-up: experiment tracking, lineage."""

@@ -1,0 +1,40 @@
+"""Lineage facts recorded with every run: git commit and DVC data hash."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+UNKNOWN = "unknown"
+
+
+def git_commit(root: Path) -> str:
+    """Return the current git commit (``-dirty`` appended when the tree has changes)."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return UNKNOWN
+    return f"{sha}-dirty" if dirty else sha
+
+
+def dvc_output_hash(root: Path, stage: str, path: str) -> str:
+    """Return the hash DVC recorded in ``dvc.lock`` for output ``path`` of ``stage``."""
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return UNKNOWN
+    data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
+    for out in data.get("stages", {}).get(stage, {}).get("outs", []):
+        if out.get("path") == path:
+            return str(out.get("md5") or out.get("hash") or UNKNOWN)
+    return UNKNOWN

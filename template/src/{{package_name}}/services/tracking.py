@@ -1,0 +1,43 @@
+"""MLflow tracking and registry, started and configured in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..settings import Settings
+
+# Offline by construction: no usage reporting from the tools we drive.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+CHAMPION = "champion"
+
+
+def connect(settings: Settings) -> Any:
+    """Point MLflow at the configured tracking URI and return ``MlflowClient``."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    return MlflowClient(tracking_uri=settings.tracking_uri)
+
+
+@contextmanager
+def run(settings: Settings, run_name: str) -> Iterator[Any]:
+    """Start an MLflow run in the project's experiment; end it on exit."""
+    import mlflow
+
+    connect(settings)
+    mlflow.set_experiment(settings.experiment_name)
+    with mlflow.start_run(run_name=run_name) as active:
+        yield active
+
+
+def pip_requirements() -> list[str]:
+    """Explicit model requirements (MLflow would spend seconds inferring them)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("scikit-learn", "pandas", "numpy", "mlflow")]

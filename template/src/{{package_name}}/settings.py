@@ -1,0 +1,119 @@
+"""Typed, frozen settings: ``params.yaml`` + environment, validated once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import config
+
+Task = Literal["classification", "regression"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataParams(_Frozen):
+    """Where the raw data comes from."""
+
+    dataset: str
+
+
+class PrepareParams(_Frozen):
+    """Train/test split."""
+
+    test_size: float = Field(gt=0.0, lt=1.0)
+    random_state: int
+
+
+class TrainParams(_Frozen):
+    """Estimator choice and its hyper-parameters (one mapping per estimator)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    estimator: str
+    random_state: int = 42
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Return the hyper-parameters of the chosen estimator."""
+        extra = self.model_extra or {}
+        if self.estimator not in extra:
+            raise ValueError(
+                f"params.yaml: train.estimator is {self.estimator!r} but there is no "
+                f"'train.{self.estimator}' section with its hyper-parameters"
+            )
+        values = extra[self.estimator] or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"params.yaml: train.{self.estimator} must be a mapping")
+        return dict(values)
+
+
+class ReferenceParams(_Frozen):
+    """Reference statistics for drift monitoring."""
+
+    bins: int = Field(default=10, ge=2, le=100)
+    sample_size: int = Field(default=500, ge=10)
+
+
+class GateParams(_Frozen):
+    """Quality gate: test metrics must be >= every ``min`` and <= every ``max``."""
+
+    min: dict[str, float] = Field(default_factory=dict)
+    max: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: object) -> object:
+        return {} if value is None else value
+
+
+class Params(_Frozen):
+    """The whole ``params.yaml``."""
+
+    data: DataParams
+    prepare: PrepareParams
+    train: TrainParams
+    reference: ReferenceParams = ReferenceParams()
+    gate: GateParams = GateParams()
+
+
+class Settings(_Frozen):
+    """Everything a job needs: paths, parameters and service endpoints."""
+
+    root: Path
+    params: Params
+    task: Task = config.ML_TASK  # type: ignore[assignment]
+    model_name: str = config.MODEL_NAME
+    experiment_name: str = config.PROJECT_SLUG
+    tracking_uri: str = config.TRACKING_URI
+
+    @property
+    def prepared_dir(self) -> Path:
+        """Folder of the prepared train/test split (a DVC output)."""
+        return self.root / "data" / "prepared"
+
+    @property
+    def bundle_dir(self) -> Path:
+        """Folder of the serving bundle (a DVC output)."""
+        return self.root / "models" / "bundle"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Folder of metrics, gate results and plots."""
+        return self.root / "reports"
+
+
+def load_settings(root: Path | None = None) -> Settings:
+    """Read ``params.yaml`` under ``root`` (default: the working directory)."""
+    base = (root or Path.cwd()).resolve()
+    path = base / "params.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run from the project root")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", config.TRACKING_URI)
+    return Settings(root=base, params=Params.model_validate(raw), tracking_uri=tracking_uri)
