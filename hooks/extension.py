@@ -44,6 +44,7 @@ DATASETS: dict[str, str] = {
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_HTTP_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d+)?(/.*)?$")
 _URI_SCHEMES = ("sqlite:///", "http://", "https://", "file:", "postgresql://", "mysql://", "databricks")
 _REMOTE_SCHEMES = ("s3://", "gs://", "azure://", "ssh://", "hdfs://", "http://", "https://", "webdav://")
 
@@ -133,7 +134,7 @@ def check_tracking_uri(value: str) -> str:
             f"tracking_uri {uri!r} is not an MLflow tracking URI; use sqlite:///mlflow.db "
             "(local default) or a server URL such as http://mlflow.internal:5000"
         )
-    if uri.startswith(("http://", "https://")) and not re.match(r"^https?://[A-Za-z0-9.-]+(:\d+)?(/.*)?$", uri):
+    if uri.startswith(("http://", "https://")) and not _HTTP_URL.match(uri):
         return f"tracking_uri {uri!r} has no valid host name"
     return ""
 
@@ -144,7 +145,8 @@ def check_remote_url(value: str) -> str:
     if not url:
         return "dvc_remote_url must not be empty"
     if "://" in url and not url.startswith(_REMOTE_SCHEMES):
-        return f"dvc_remote_url {url!r} uses an unsupported scheme; use a folder path or one of {', '.join(_REMOTE_SCHEMES)}"
+        schemes = ", ".join(_REMOTE_SCHEMES)
+        return f"dvc_remote_url {url!r} uses an unsupported scheme; use a folder path or one of {schemes}"
     if any(c in url for c in "\n\r\"'"):
         return "dvc_remote_url must not contain quotes or line breaks"
     return ""

@@ -1,0 +1,5 @@
+"""Allow ``python -m andamio``."""
+
+from andamio.cli import app
+
+app(prog_name="andamio")

@@ -1,0 +1,5 @@
+"""Errors andamio reports to the user (one clear message, exit code 2)."""
+
+
+class AndamioError(Exception):
+    """A problem the user can fix; the message says how."""
