@@ -10,21 +10,28 @@ import yaml
 UNKNOWN = "unknown"
 
 
+def _is_pipeline_file(path: str) -> bool:
+    """Files the pipeline itself rewrites while it runs: they do not make the code dirty."""
+    return path == "dvc.lock" or path.endswith(".gitignore") or path.startswith("reports/")
+
+
 def git_commit(root: Path) -> str:
-    """Return the current git commit (``-dirty`` appended when the tree has changes)."""
+    """Return the current git commit (``-dirty`` appended when tracked code has changes)."""
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
+        status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=root,
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return UNKNOWN
+    changed = [line[3:] for line in status.splitlines() if len(line) > 3]
+    dirty = any(not _is_pipeline_file(path) for path in changed)
     return f"{sha}-dirty" if dirty else sha
 
 

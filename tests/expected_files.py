@@ -1,0 +1,56 @@
+"""The files a rendering must produce, as a function of the answers.
+
+Each entry is a path pattern (``{pkg}`` is the package name) and the condition
+under which it is generated.  A rendering must produce these files and no other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Answers = dict[str, Any]
+ALWAYS: Callable[[Answers], bool] = lambda _a: True  # noqa: E731
+
+MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
+    (".copier-answers.yml", ALWAYS),
+    (".gitignore", ALWAYS),
+    (".dvcignore", ALWAYS),
+    (".dvc/.gitignore", ALWAYS),
+    (".dvc/config", ALWAYS),
+    (".pre-commit-config.yaml", ALWAYS),
+    ("Makefile", ALWAYS),
+    ("README.md", ALWAYS),
+    ("dvc.yaml", ALWAYS),
+    ("params.yaml", ALWAYS),
+    ("pyproject.toml", ALWAYS),
+    ("src/{pkg}/__init__.py", ALWAYS),
+    ("src/{pkg}/__main__.py", ALWAYS),
+    ("src/{pkg}/bundle.py", ALWAYS),
+    ("src/{pkg}/cli.py", ALWAYS),
+    ("src/{pkg}/config.py", ALWAYS),
+    ("src/{pkg}/data.py", ALWAYS),
+    ("src/{pkg}/features.py", ALWAYS),
+    ("src/{pkg}/gate.py", ALWAYS),
+    ("src/{pkg}/settings.py", ALWAYS),
+    ("src/{pkg}/jobs/__init__.py", ALWAYS),
+    ("src/{pkg}/jobs/prepare.py", ALWAYS),
+    ("src/{pkg}/jobs/train.py", ALWAYS),
+    ("src/{pkg}/jobs/evaluate.py", ALWAYS),
+    ("src/{pkg}/jobs/register.py", ALWAYS),
+    ("src/{pkg}/jobs/promote.py", ALWAYS),
+    ("src/{pkg}/services/__init__.py", ALWAYS),
+    ("src/{pkg}/services/lineage.py", ALWAYS),
+    ("src/{pkg}/services/tracking.py", ALWAYS),
+    ("tests/conftest.py", ALWAYS),
+    ("tests/test_data.py", ALWAYS),
+    ("tests/test_gate.py", ALWAYS),
+    ("tests/test_model_quality.py", ALWAYS),
+    ("tests/test_settings.py", ALWAYS),
+]
+
+
+def expected_files(answers: Answers) -> set[str]:
+    """Relative paths a rendering with ``answers`` must contain, and nothing else."""
+    pkg = answers["package_name"]
+    return {pattern.format(pkg=pkg) for pattern, when in MANIFEST if when(answers)}

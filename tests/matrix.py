@@ -1,0 +1,76 @@
+"""The render matrix, generated from copier.yml.
+
+Axes that interact (``ml_task`` and ``ci_providers``) form a product; independent
+axes (``python_version``, the tracking back-end) are cycled over it so every value
+still appears.  An explicit validity filter runs *before* parametrisation.
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Free-text answers that change what is generated: one value per back-end kind.
+TRACKING_URIS = {"sqlite": "sqlite:///mlflow.db", "server": "http://127.0.0.1:5000"}
+
+
+@cache
+def questions() -> dict[str, dict[str, Any]]:
+    """Questions of copier.yml (settings, whose keys start with ``_``, excluded)."""
+    config = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
+    return {k: v for k, v in config.items() if not k.startswith("_")}
+
+
+def choice_values(name: str) -> list[Any]:
+    """The values (not labels) of a question with choices."""
+    choices = questions()[name]["choices"]
+    return list(choices.values()) if isinstance(choices, dict) else list(choices)
+
+
+def _subsets(values: list[str]) -> list[list[str]]:
+    return [list(c) for r in range(len(values) + 1) for c in itertools.combinations(values, r)]
+
+
+def _is_valid(combo: dict[str, Any]) -> bool:
+    """Whether the template accepts this combination.
+
+    Every question is independent today, so every combination is valid except the
+    ones the template refuses: none yet.  When a rule appears (for example a
+    switch that needs another one), it goes here, never as an early ``return``
+    inside a test.
+    """
+    return combo["ml_task"] in choice_values("ml_task")
+
+
+def combo_id(combo: dict[str, Any]) -> str:
+    """A readable test id such as ``classification-github+gitlab-py3.12-server``."""
+    ci = "+".join(combo["ci_providers"]) or "noci"
+    backend = next(k for k, v in TRACKING_URIS.items() if v == combo["tracking_uri"])
+    return f"{combo['ml_task']}-{ci}-py{combo['python_version']}-{backend}"
+
+
+def render_matrix() -> list[dict[str, Any]]:
+    """All valid combinations to render."""
+    product = itertools.product(choice_values("ml_task"), _subsets(choice_values("ci_providers")))
+    independent = zip(
+        itertools.cycle(choice_values("python_version")),
+        itertools.cycle(TRACKING_URIS.values()),
+        strict=False,
+    )
+    combos = []
+    for (ml_task, ci), (python_version, tracking_uri) in zip(product, independent, strict=False):
+        combo = {
+            "ml_task": ml_task,
+            "ci_providers": ci,
+            "python_version": python_version,
+            "tracking_uri": tracking_uri,
+        }
+        if _is_valid(combo):
+            combos.append(combo)
+    return combos

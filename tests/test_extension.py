@@ -1,0 +1,100 @@
+"""Unit tests of hooks/extension.py: derived values and answer validators."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import jinja2
+import pytest
+from matrix import ROOT
+
+_spec = importlib.util.spec_from_file_location("andamio_hooks_extension", ROOT / "hooks" / "extension.py")
+assert _spec and _spec.loader
+ext = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = ext
+_spec.loader.exec_module(ext)
+
+
+@pytest.mark.parametrize(
+    ("name", "slug", "package"),
+    [
+        ("Breast Cancer Classifier", "breast-cancer-classifier", "breast_cancer_classifier"),
+        ("  Señal ÑAndú v2 ", "senal-nandu-v2", "senal_nandu_v2"),
+        ("3D Model!", "3d-model", "ml_3d_model"),
+        ("a--b__c", "a-b-c", "a_b_c"),
+    ],
+)
+def test_slug_and_package_name_derive_from_project_name(name, slug, package):
+    assert ext.slugify(name) == slug
+    assert ext.to_package_name(name) == package
+    assert ext.check_package_name(ext.to_package_name(name)) == ""
+
+
+def test_default_dataset_follows_the_task():
+    assert ext.default_dataset("classification") == "breast_cancer"
+    assert ext.default_dataset("regression") == "diabetes"
+    with pytest.raises(ValueError, match="unknown ml_task"):
+        ext.default_dataset("clustering")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("class", "keyword"),
+        ("match", "keyword"),
+        ("my-pkg", "not a valid Python identifier"),
+        ("1abc", "not a valid Python identifier"),
+        ("MyPkg", "lower case"),
+        ("_private", "underscore"),
+    ],
+)
+def test_bad_package_names_are_refused_with_a_reason(value, message):
+    assert message in ext.check_package_name(value)
+
+
+@pytest.mark.parametrize(
+    ("check", "good", "bad", "message"),
+    [
+        ("check_project_name", "Churn Model", "   ", "must not be empty"),
+        ("check_project_name", "Churn Model", "!!!", "ASCII letter or digit"),
+        ("check_email", "team@corp.example", "team@", "not an e-mail address"),
+        ("check_email", "a.b+c@x.io", "no at sign", "not an e-mail address"),
+        ("check_model_name", "churn-model_v2", "-leading", "must start with a letter or digit"),
+        ("check_model_name", "churn.model", "has space", "must start with a letter or digit"),
+        (
+            "check_tracking_uri",
+            "http://mlflow.internal:5000",
+            "mlflow.internal:5000",
+            "not an MLflow tracking URI",
+        ),
+        ("check_tracking_uri", "sqlite:///mlflow.db", "http://", "no valid host name"),
+        ("check_remote_url", "s3://bucket/path", "ftp://host/x", "unsupported scheme"),
+        ("check_remote_url", "/srv/dvc", "", "must not be empty"),
+    ],
+)
+def test_validators_accept_good_and_explain_bad(check, good, bad, message):
+    fn = getattr(ext, check)
+    assert fn(good) == "", f"{check} refused the valid value {good!r}"
+    assert message in fn(bad), f"{check}({bad!r}) should explain {message!r}"
+
+
+@pytest.mark.parametrize(
+    ("url", "stored"),
+    [
+        ("../remote", "../../remote"),
+        ("storage", "../storage"),
+        ("/srv/dvc", "/srv/dvc"),
+        ("~/dvc", "~/dvc"),
+        ("s3://bucket/key", "s3://bucket/key"),
+    ],
+)
+def test_dvc_config_url_is_relative_to_the_dvc_folder(url, stored):
+    assert ext.dvc_config_url(url) == stored
+
+
+def test_extension_registers_every_public_filter():
+    env = jinja2.Environment(extensions=[ext.AndamioExtension])
+    public = {n for n in ext.__all__ if n not in {"AndamioExtension", "DATASETS"}}
+    assert public <= set(env.filters), f"missing filters: {public - set(env.filters)}"
+    assert env.from_string("{{ 'My Model' | slugify }}").render() == "my-model"
