@@ -1,0 +1,84 @@
+"""Invalid answers are refused *at the prompt*, with the reason, and a fixed answer is accepted.
+
+Drives plain ``copier copy`` (no andamio) through a pseudo-terminal, like a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+import yaml
+
+pytestmark = pytest.mark.render
+
+CLEAR_LINE = "\x15"  # Ctrl-U: drop the proposed default before typing
+# (prompt help text, invalid answer, expected message, valid answer) in prompt order
+TEXT_ANSWERS = [
+    ("Human-readable project name", "   ", "must not be empty", "Churn Radar"),
+    ("Python package name", "class", "is a Python keyword", "churn"),
+    ("One-line description", None, None, "Predict churn"),
+    ("Author or owning team", None, None, "Growth ML"),
+    ("Contact e-mail", "growth-at-corp", "not an e-mail address", "growth@corp.example"),
+]
+SELECTS = ["Python version", "Kind of model"]
+TAIL_ANSWERS = [
+    (
+        "Name of the model in the MLflow model registry",
+        "churn radar",
+        "must start with a letter",
+        "churn-radar",
+    ),
+    ("MLflow tracking URI", "mlflow:5000", "not an MLflow tracking URI", "sqlite:///mlflow.db"),
+    ("DVC remote", "ftp://files/dvc", "unsupported scheme", "../churn-remote"),
+]
+
+
+def _answer(child: pexpect.spawn, prompt: str, bad: str | None, message: str | None, good: str) -> None:
+    child.expect(prompt)
+    if bad is not None:
+        child.send(CLEAR_LINE)
+        child.sendline(bad)
+        child.expect(message, timeout=10)
+    child.send(CLEAR_LINE)
+    child.sendline(good)
+
+
+def test_copier_prompt_refuses_invalid_answers_and_explains_why(template_src: Path, tmp_path: Path):
+    dest = tmp_path / "prompted"
+    copier = str(Path(sys.executable).parent / "copier")
+    env = {"TERM": "xterm", "PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    child = pexpect.spawn(
+        copier,
+        ["copy", "--trust", str(template_src), str(dest)],
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(50, 220),
+        env=env,
+    )
+    try:
+        for prompt, bad, message, good in TEXT_ANSWERS:
+            _answer(child, prompt, bad, message, good)
+        for prompt in SELECTS:
+            child.expect(prompt)
+            child.sendline("")  # keep the default choice
+        for prompt, bad, message, good in TAIL_ANSWERS:
+            _answer(child, prompt, bad, message, good)
+        # Later questions (CI providers, switches): accept their defaults until copier ends.
+        for _ in range(40):
+            if child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=1) == 0:
+                break
+            child.sendline("")
+        else:
+            raise AssertionError(f"copier did not finish; last output: {child.before[-500:]!r}")
+    finally:
+        child.close(force=True)
+    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
+    assert answers["package_name"] == "churn"
+    assert answers["author_email"] == "growth@corp.example"
+    assert answers["model_name"] == "churn-radar"
+    assert answers["dvc_remote_url"] == "../churn-remote"
+    assert (dest / "src" / "churn" / "cli.py").is_file()

@@ -1,0 +1,50 @@
+"""The wheel bundles the template: `andamio new` works from a plain pip install."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+UV = str(Path(sys.executable).parent / "uv")
+
+
+def run(*cmd: str, cwd: Path | None = None) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"`{' '.join(cmd)}` failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def test_wheel_ships_the_template_and_renders_from_it(tmp_path: Path):
+    # Given a wheel built from this checkout
+    run(UV, "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(ROOT))
+    wheel = next((tmp_path / "dist").glob("andamio-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for required in ("andamio/_template/copier.yml", "andamio/_template/hooks/extension.py"):
+        assert required in names, f"wheel lacks {required}"
+    shipped = {n.removeprefix("andamio/_template/template/") for n in names if "/_template/template/" in n}
+    in_tree = {str(p.relative_to(ROOT / "template")) for p in (ROOT / "template").rglob("*") if p.is_file()}
+    assert shipped == in_tree, f"template files missing from the wheel: {sorted(in_tree - shipped)}"
+
+    # When it is installed in a fresh environment and asked for a project
+    venv = tmp_path / "venv"
+    run(UV, "venv", "--quiet", "--python", sys.executable, str(venv))
+    run(UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheel))
+    dest = tmp_path / "from-wheel"
+    out = run(str(venv / "bin" / "andamio"), "new", str(dest), "--defaults", "-d", "ml_task=regression")
+
+    # Then it renders from the bundled copy, records an absolute source, and commits
+    assert "Rendered" in out
+    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
+    src = Path(answers["_src_path"])
+    assert src.is_absolute() and (src / "copier.yml").is_file()
+    assert str(src).startswith(str(venv)), f"rendered from {src}, not from the installed wheel"
+    assert (dest / "src" / answers["package_name"] / "cli.py").is_file()
+    assert run("git", "status", "--porcelain", cwd=dest) == ""
