@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml
 bootstrap: $(STAMP) ## Create .venv with andamio and the test tools
 
 demo: $(STAMP) ## Render a project on the defaults into build/demo and run its whole lifecycle
-	andamio new $(DEMO) --defaults --overwrite
+	rm -rf $(DEMO)
+	andamio new $(DEMO) --defaults
 	$(MAKE) -C $(DEMO) setup check test pipeline promote
 	@echo "demo: open $(DEMO)/README.md, $(DEMO)/reports/figures/evaluation.png; 'make -C $(DEMO) mlflow-ui'"
 

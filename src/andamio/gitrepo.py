@@ -30,6 +30,19 @@ def inside_work_tree(path: Path) -> bool:
     return proc.returncode == 0 and proc.stdout.strip() == "true"
 
 
+def is_ignored(path: Path) -> bool:
+    """Tell whether ``path`` is git-ignored by the work tree that encloses it."""
+    proc = subprocess.run(
+        ["git", "check-ignore", "--quiet", str(path)], cwd=path, capture_output=True, check=False
+    )
+    return proc.returncode == 0
+
+
+def tracked_by_enclosing_repo(path: Path) -> bool:
+    """Tell whether files in ``path`` would belong to an enclosing git work tree."""
+    return inside_work_tree(path) and not is_ignored(path)
+
+
 def has_identity(path: Path) -> bool:
     """Tell whether git has a committer identity configured for ``path``."""
     proc = subprocess.run(["git", "config", "user.email"], cwd=path, capture_output=True, check=False)
@@ -43,3 +56,46 @@ def init_and_commit(path: Path, message: str) -> str:
     identity = () if has_identity(path) else _FALLBACK_IDENTITY
     git(path, *identity, "commit", "--quiet", "--no-verify", "-m", message)
     return git(path, "rev-parse", "HEAD").strip()
+
+
+def toplevel(path: Path) -> Path:
+    """Return the root of the git work tree holding ``path``."""
+    return Path(git(path, "rev-parse", "--show-toplevel").strip())
+
+
+def dirty_paths(path: Path) -> list[str]:
+    """Return the changed and untracked paths of the work tree holding ``path`` (porcelain)."""
+    out = git(path, "status", "--porcelain", "--untracked-files=normal")
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def current_branch(path: Path) -> str | None:
+    """Return the checked-out branch name, or ``None`` on a detached HEAD."""
+    proc = subprocess.run(
+        ["git", "symbolic-ref", "--quiet", "--short", "HEAD"], cwd=path, capture_output=True, text=True
+    )
+    return proc.stdout.strip() or None
+
+
+def branch_exists(path: Path, name: str) -> bool:
+    """Tell whether a local branch ``name`` exists."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{name}"], cwd=path, capture_output=True
+    )
+    return proc.returncode == 0
+
+
+def commit_all(path: Path, message: str, pathspec: str = ".") -> str | None:
+    """Stage everything under ``pathspec`` and commit it; return the sha, or ``None`` if nothing changed."""
+    git(path, "add", "--all", "--", pathspec)
+    if not git(path, "diff", "--cached", "--name-only"):
+        return None
+    identity = () if has_identity(path) else _FALLBACK_IDENTITY
+    git(path, *identity, "commit", "--quiet", "--no-verify", "-m", message)
+    return git(path, "rev-parse", "HEAD").strip()
+
+
+def show(path: Path, rev: str, relpath: str) -> bytes | None:
+    """Return the bytes of ``relpath`` (relative to ``path``) at ``rev``, or ``None`` if absent."""
+    proc = subprocess.run(["git", "show", f"{rev}:./{relpath}"], cwd=path, capture_output=True, check=False)
+    return proc.stdout if proc.returncode == 0 else None

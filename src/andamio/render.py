@@ -137,7 +137,8 @@ def new(
     answers = {k: v for k, v in worker.answers.combined.items() if not str(k).startswith("_")}
     files = sum(1 for p in dest.rglob("*") if p.is_file() and ".git" not in p.relative_to(dest).parts)
     commit = None
-    if git and not gitrepo.inside_work_tree(dest):
+    # A project inside a larger repo (monorepo) joins it; an ignored folder gets its own repo.
+    if git and not gitrepo.tracked_by_enclosing_repo(dest):
         message = f"Initial commit from andamio template ({src_path_label(src)})"
         commit = gitrepo.init_and_commit(dest, message)
     return NewResult(dest, dict(answers), files, commit, time.perf_counter() - started)
