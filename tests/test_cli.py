@@ -80,3 +80,24 @@ def test_new_reports_bad_answers_clearly(tmp_path: Path, args, message):
     assert result.exit_code == 2
     assert message in " ".join(result.output.split()), result.output
     assert not (tmp_path / "p" / "Makefile").exists(), "nothing may be rendered on bad input"
+
+
+def _repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=path, check=True)
+    (path / ".gitignore").write_text("build/\n")
+    return path
+
+
+@pytest.mark.render
+def test_new_inside_a_monorepo_joins_it_but_an_ignored_folder_gets_its_own_repo(tmp_path: Path):
+    mono = _repo(tmp_path / "mono")
+    joined = runner.invoke(app, ["new", str(mono / "models" / "churn"), "--defaults"])
+    assert joined.exit_code == 0, joined.output
+    assert not (mono / "models" / "churn" / ".git").exists(), (
+        "a monorepo subproject must not get a nested repo"
+    )
+
+    separate = runner.invoke(app, ["new", str(mono / "build" / "demo"), "--defaults"])
+    assert separate.exit_code == 0, separate.output
+    assert (mono / "build" / "demo" / ".git").is_dir(), "an ignored folder is not part of the enclosing repo"
