@@ -51,7 +51,8 @@ def test_new_refuses_a_non_empty_directory(tmp_path: Path):
     (tmp_path / "keep.txt").write_text("user data")
     result = runner.invoke(app, ["new", str(tmp_path), "--defaults"])
     assert result.exit_code == 2
-    assert "not empty" in result.output and "--overwrite" in result.output
+    output = " ".join(result.output.split())
+    assert "not empty" in output and "--overwrite" in output
     assert (tmp_path / "keep.txt").read_text() == "user data"
     assert not (tmp_path / "Makefile").exists()
 
