@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,9 @@ from ..settings import Settings
 # Offline by construction: no usage reporting from the tools we drive.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+# Requirements are passed explicitly; MLflow's pip-version probe only adds noise in uv venvs.
+logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
 
 CHAMPION = "champion"
 
