@@ -12,12 +12,12 @@
 # usage: rootfs.sh            (root; needs debootstrap, dpkg-dev and network access to
 #                              the Debian and Python package mirrors the machine uses)
 # env:   ANDAMIO_TESTBED_CACHE  cache folder (default /var/tmp/andamio-testbed)
-#        PYTHON                 interpreter whose pip downloads the wheels (default python3)
+#        PYTHON                 interpreter whose pip downloads the wheels (default: the
+#                               first of python3 and /usr/bin/python3 that has pip)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${ANDAMIO_TESTBED_CACHE:-/var/tmp/andamio-testbed}
-python=${PYTHON:-python3}
 suite=bookworm
 target_python=3.11 # Python of Debian bookworm; the wheelhouse is resolved for it
 
@@ -73,7 +73,13 @@ echo 'deb [trusted=yes] file:/srv/localrepo ./' >"$tmp/etc/apt/sources.list"
 rm -rf "$tmp"/var/lib/apt/lists/*
 chroot "$tmp" apt-get update -q >>"$cache/apt-download.log" 2>&1
 
-# Resolve the Python requirements for the target interpreter as wheels only.
+# Resolve the Python requirements for the target interpreter as wheels only. Any
+# interpreter with pip will do (a uv-made venv has none): the target is given explicitly.
+python=
+for candidate in ${PYTHON:-} python3 /usr/bin/python3; do
+    if "$candidate" -m pip --version >/dev/null 2>&1; then python=$candidate; break; fi
+done
+[[ -n $python ]] || { log "no python with pip found to download wheels (set PYTHON)"; exit 1; }
 platforms=()
 for minor in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${minor}_x86_64"); done
 platforms+=(--platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform linux_x86_64)
@@ -92,7 +98,10 @@ done
 touch "$tmp/.andamio-complete"
 rm -rf "$out"
 mv "$tmp" "$out"
-# Trees built from an older recipe are dead weight.
-find "$cache" -maxdepth 1 -name 'rootfs-*' ! -name "rootfs-$key" -exec rm -rf {} +
+# Trees built from an older recipe are dead weight, unless a running host still uses one.
+for old in "$cache"/rootfs-*; do
+    [[ -d $old && $old != "$out" ]] || continue
+    grep -q "lowerdir=$old[,:]" /proc/mounts || rm -rf "$old"
+done
 log "ready in $((SECONDS - started)) s: $out ($(du -sh "$out" | cut -f1))"
 echo "$out"

@@ -1,0 +1,140 @@
+"""Fixtures for tests/integration/test_ansible.py (imported there, not a conftest.py).
+
+`testbed` gives a workdir with ansible.cfg, the collection on the collections path, the
+stand-in project wheel and a factory for throwaway systemd hosts that are torn down
+(and checked for leftovers) when the module finishes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import ansible_helpers as h
+import pytest
+
+# Debian packages and tools the throwaway hosts need on the machine running the tests.
+REQUIRED_TOOLS = (
+    "debootstrap",
+    "dpkg-scanpackages",
+    "systemd-nspawn",
+    "ip",
+    "ssh",
+    "ssh-keygen",
+    "mountpoint",
+    "flock",
+)
+
+
+def require_testbed() -> None:
+    """Skip (outside CI) or fail (in CI) when this machine cannot run throwaway hosts."""
+    problems = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if h.ansible_bin("ansible-playbook") is None:
+        problems.append("ansible-playbook")
+    if os.geteuid() != 0:
+        problems.append("root")
+    if problems:
+        reason = f"throwaway hosts need {', '.join(problems)}: run scripts/bootstrap.sh as root"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@dataclasses.dataclass
+class Lab:
+    workdir: Path
+    rootfs: Path
+    collections: Path
+    wheel: Path
+    hosts: list[h.Host] = dataclasses.field(default_factory=list)
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def fresh_hosts(self, *specs: tuple[str, int, str]) -> list[h.Host]:
+        """Start hosts (name, index, group) from a clean overlay, replacing any of the same name."""
+        started = []
+        for name, index, group in specs:
+            host = h.Host(name=name, index=index, group=group, state=self.workdir / "hosts" / name)
+            host.state.mkdir(parents=True, exist_ok=True)
+            if all(existing.name != name for existing in self.hosts):
+                self.hosts.append(host)
+            host.address = h.host_script("up", host, self.rootfs)
+            started.append(host)
+        return started
+
+    def stop_all(self) -> list[str]:
+        errors = []
+        for host in self.hosts:
+            try:
+                h.host_script("down", host, self.rootfs)
+            except Exception as exc:  # keep tearing the others down
+                errors.append(str(exc))
+        return errors + h.leftovers(self.hosts)
+
+    def group_vars(self, **overrides) -> dict:
+        """Variables every test inventory uses: the host's own mirrors, its own address."""
+        values = {
+            # Air-gapped: apt and pip only see what the rootfs staged.
+            "base_apt_sources": ["deb [trusted=yes] file:/srv/localrepo ./"],
+            "base_ssh_hardening": True,
+            "python_runtime_python_version": "3.11",
+            "python_runtime_pip_no_index": True,
+            "python_runtime_pip_find_links": ["/srv/wheelhouse"],
+            "python_runtime_project_wheel": str(self.wheel),
+            "mlflow_server_pip_no_index": True,
+            "mlflow_server_pip_find_links": ["/srv/wheelhouse"],
+            # Services listen on the host's address inside its own network namespace.
+            "mlflow_server_bind_address": "{{ ansible_host }}",
+            "model_service_command": "{{ python_runtime_venv }}/bin/andamio-standin-serve",
+            "model_service_bind_address": "{{ ansible_host }}",
+            "model_service_bundle_src": str(self.workdir / "bundle"),
+            "dvc_storage_members": ["andamio"],
+            "monitoring_node_exporter_listen_address": "{{ ansible_host }}:9100",
+            "monitoring_prometheus_listen_address": "{{ ansible_host }}:9090",
+            "monitoring_scrape_interval": "5s",
+        }
+        values.update(overrides)
+        return values
+
+    def inventory(self, hosts: list[h.Host], name: str, **overrides) -> Path:
+        return h.write_inventory(self.workdir / f"{name}.inventory.json", hosts, self.group_vars(**overrides))
+
+    def playbook(self, playbook: str | Path, inventory: Path, *args: str, timeout: float = 900) -> h.Run:
+        path = Path(playbook) if Path(playbook).is_absolute() else h.COLLECTION / "playbooks" / playbook
+        return h.run_playbook(self.workdir, path, inventory, *args, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def ansible_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with ansible.cfg and the collection linked as andamio.mlops."""
+    if h.ansible_bin("ansible-playbook") is None:
+        reason = "ansible-core is not installed: run scripts/bootstrap.sh"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    workdir = tmp_path_factory.mktemp("ansible")
+    h.write_ansible_cfg(workdir, h.link_collection(workdir))
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def testbed(ansible_workdir: Path) -> Iterator[Lab]:
+    """Throwaway hosts on the cached rootfs; all torn down and checked at module end."""
+    require_testbed()
+    workdir = ansible_workdir
+    collections = workdir / "collections"
+    h.write_standin_bundle(workdir / "bundle")
+    bed = Lab(
+        workdir=workdir,
+        rootfs=h.build_rootfs(),
+        collections=collections,
+        wheel=h.build_standin_wheel(workdir / "dist"),
+    )
+    yield bed
+    problems = bed.stop_all()
+    h.CACHE.mkdir(parents=True, exist_ok=True)
+    (h.CACHE / "ansible-timings.json").write_text(json.dumps(bed.timings, indent=2, sort_keys=True))
+    assert not problems, f"tear-down left things behind: {problems}"
