@@ -64,3 +64,14 @@ def render(template_src: Path, tmp_path: Path) -> Render:
         return render_project(template_src, tmp_path / (name or f"project{counter['n']}"), data)
 
     return _render
+
+
+@pytest.fixture(scope="session")
+def template_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git repository of the template with tags v0.1.0 (older layout) and v0.2.0 (current).
+
+    See tests/history.py; used by the update, check, fleet and adopt tests.
+    """
+    from history import build_history
+
+    return build_history(tmp_path_factory.mktemp("history") / "andamio-template")

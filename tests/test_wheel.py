@@ -22,7 +22,9 @@ def run(*cmd: str, cwd: Path | None = None) -> str:
     return proc.stdout
 
 
-def test_wheel_ships_the_template_and_renders_from_it(tmp_path: Path):
+def test_wheel_ships_the_template_and_renders_from_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # `andamio new` unpacks the template's git history under XDG_DATA_HOME (andamio.source)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     # Given a wheel built from this checkout
     run(UV, "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(ROOT))
     wheel = next((tmp_path / "dist").glob("andamio-*.whl"))
@@ -45,6 +47,7 @@ def test_wheel_ships_the_template_and_renders_from_it(tmp_path: Path):
     answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
     src = Path(answers["_src_path"])
     assert src.is_absolute() and (src / "copier.yml").is_file()
-    assert str(src).startswith(str(venv)), f"rendered from {src}, not from the installed wheel"
+    installed = (str(venv), str(tmp_path / "xdg" / "andamio"))
+    assert str(src).startswith(installed), f"rendered from {src}, not from the installed wheel"
     assert (dest / "src" / answers["package_name"] / "cli.py").is_file()
     assert run("git", "status", "--porcelain", cwd=dest) == ""

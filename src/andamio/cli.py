@@ -104,3 +104,236 @@ def new(
         console.print('  git init && git add -A && git commit -m "Initial commit"')
     console.print("  make setup pipeline promote   # train, evaluate, register, promote")
     console.print("  make help                     # every task")
+
+
+def _print_json(payload: object) -> None:
+    import json
+
+    print(json.dumps(payload, indent=2, default=str))
+
+
+@app.command()
+def update(
+    path: Annotated[Path, typer.Argument(help="Project, monorepo folder or answers file.")] = Path(),
+    branch: Annotated[
+        str | None, typer.Option("--branch", help="Branch to create (default: andamio/update-<version>).")
+    ] = None,
+    vcs_ref: Annotated[str | None, typer.Option("--vcs-ref", help="Template ref to update to.")] = None,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Allow a template other than andamio's to run its extensions.")
+    ] = False,
+    commit: Annotated[
+        bool, typer.Option("--commit/--no-commit", help="Commit the result on the new branch.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    summary: Annotated[
+        Path | None, typer.Option("--summary", help="Write a Markdown summary (PR/MR body) to this file.")
+    ] = None,
+) -> None:
+    """Update a project from its template on a new branch, keeping every line of the team's work."""
+    from andamio import update as updating
+
+    try:
+        with err.status("Updating from the template…", spinner="dots"):
+            results = updating.update(path, branch=branch, vcs_ref=vcs_ref, trust=trust, commit=commit)
+    except AndamioError as error:
+        if as_json:
+            _print_json({"error": str(error), "results": []})
+        err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    if summary:
+        summary.write_text(updating.summary_markdown(results), encoding="utf-8")
+    if as_json:
+        _print_json({"results": [r.to_dict() for r in results]})
+    else:
+        table = Table("project", "from → to", "result", "conflicts", box=None)
+        for r in results:
+            table.add_row(
+                f"{r.project} [dim]{r.answers_file}[/]",
+                f"{r.from_version} → {r.to_version}",
+                r.result,
+                "\n".join(r.conflicts),
+            )
+        console.print(table)
+        for r in results:
+            for kept in r.kept:
+                console.print(f"[yellow]kept[/] {kept}: the template dropped it, you had changed it")
+            if r.message and r.result == "error":
+                err.print(f"[bold red]error:[/] {r.message}")
+        branches = sorted({r.branch for r in results if r.branch})
+        if branches:
+            console.print(f"Review on branch [bold]{branches[0]}[/]: git diff @{{-1}}...{branches[0]}")
+        if any(r.conflicts for r in results):
+            console.print("Resolve the conflict markers (<<<<<<<), then commit.")
+    if any(r.result == "error" for r in results):
+        raise typer.Exit(code=2)
+    if any(r.conflicts for r in results):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def check(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Projects or folders to check (default: the current one).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    prereleases: Annotated[bool, typer.Option("--prereleases", help="Count pre-release tags.")] = False,
+) -> None:
+    """Tell whether projects are behind their template (exit 0 current, 2 behind, 1 unknown)."""
+    from andamio import check as checking
+
+    results = checking.check(paths or [Path()], prereleases=prereleases)
+    if as_json:
+        _print_json([r.to_dict() for r in results])
+    else:
+        for r in results:
+            where = f"{r.project}/{r.answers_file}" if r.answers_file else r.project
+            if r.error:
+                err.print(f"[bold red]?[/] {where}: {r.error}")
+            elif r.update_available:
+                console.print(f"[yellow]behind[/] {where}: {r.current_version} → {r.latest_version}")
+            else:
+                console.print(f"[green]current[/] {where}: {r.current_version}")
+    raise typer.Exit(code=checking.exit_code(results))
+
+
+fleet_app = typer.Typer(help="Check or update many repositories at once.", no_args_is_help=True)
+app.add_typer(fleet_app, name="fleet")
+
+
+def _fleet_report(rows: list, as_json: bool, seconds: float) -> None:
+    from collections import Counter
+
+    if as_json:
+        _print_json(
+            {
+                "rows": [r.to_dict() for r in rows],
+                "counts": dict(Counter(r.result for r in rows)),
+                "seconds": round(seconds, 3),
+            }
+        )
+        return
+    table = Table("repo", "project", "from → to", "result", "conflicts")
+    for r in rows:
+        result = f"{r.result} [dim](dirty)[/]" if r.dirty and r.result != "skipped-dirty" else r.result
+        table.add_row(r.repo, r.project, f"{r.from_version} → {r.to_version}", result, "\n".join(r.conflicts))
+    console.print(table)
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(Counter(r.result for r in rows).items()))
+    console.print(f"{len(rows)} projects in {seconds:.2f} s: {counts}")
+
+
+def _progress(label: str):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), console=err, transient=True)
+    task = bar.add_task(label, total=None)
+    return bar, lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@fleet_app.command("status")
+def fleet_status(
+    root_or_list: Annotated[Path, typer.Argument(help="Folder to search, or a file listing repo paths.")],
+    workers: Annotated[int | None, typer.Option("--workers", "-j", help="Parallel workers.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Report which repositories are current, behind, dirty or broken."""
+    import time
+
+    from andamio import fleet
+
+    started = time.perf_counter()
+    bar, tick = _progress("checking")
+    try:
+        with bar:
+            rows = fleet.status(root_or_list, workers=workers, progress=tick)
+    except AndamioError as error:
+        err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    _fleet_report(rows, as_json, time.perf_counter() - started)
+    raise typer.Exit(code=fleet.exit_code(rows))
+
+
+@fleet_app.command("update")
+def fleet_update(
+    root_or_list: Annotated[Path, typer.Argument(help="Folder to search, or a file listing repo paths.")],
+    workers: Annotated[int | None, typer.Option("--workers", "-j", help="Parallel workers.")] = None,
+    branch: Annotated[str | None, typer.Option("--branch", help="Branch name for every update.")] = None,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Allow templates other than andamio's to run extensions.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Update every repository on a new branch, in parallel; skip dirty ones."""
+    import time
+
+    from andamio import fleet
+
+    started = time.perf_counter()
+    bar, tick = _progress("updating")
+    try:
+        with bar:
+            rows = fleet.update(root_or_list, workers=workers, trust=trust, branch=branch, progress=tick)
+    except AndamioError as error:
+        err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    _fleet_report(rows, as_json, time.perf_counter() - started)
+    raise typer.Exit(code=fleet.exit_code(rows))
+
+
+@app.command()
+def adopt(
+    path: Annotated[Path, typer.Argument(help="Repository generated from cookiecutter.")] = Path(),
+    replay: Annotated[
+        Path | None, typer.Option("--replay", help="cookiecutter replay file holding the answers.")
+    ] = None,
+    template: Annotated[
+        str | None, typer.Option("--template", help="Template source (git URL or path); default: andamio's.")
+    ] = None,
+    vcs_ref: Annotated[str | None, typer.Option("--vcs-ref", help="Template ref to adopt at.")] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Answer a question (repeatable)."),
+    ] = None,
+    defaults: Annotated[
+        bool, typer.Option("--defaults/--ask", help="Default the answers cookiecutter did not give.")
+    ] = True,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Allow a --template source to run its Jinja extensions.")
+    ] = False,
+    commit: Annotated[
+        bool, typer.Option("--commit/--no-commit", help="Commit the result on a new branch.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Bring a cookiecutter or cruft project under andamio so that copier update works from now on."""
+    from andamio import adopt as adopting
+    from andamio.render import parse_data
+
+    try:
+        result = adopting.adopt(
+            path,
+            replay=replay,
+            template=template,
+            vcs_ref=vcs_ref,
+            defaults=defaults,
+            trust=trust,
+            data=parse_data(data or []),
+            commit=commit,
+        )
+    except AndamioError as error:
+        err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        console.print(
+            f"[bold green]✓[/] adopted {result.project} ({result.origin}) at template {result.version}: "
+            f"{len(result.added)} files added, {len(result.unchanged)} identical, "
+            f"{len(result.conflicts)} with conflict markers"
+        )
+        for name in result.conflicts:
+            console.print(f"  [yellow]conflict[/] {name}")
+        if result.branch:
+            console.print(f"Review on branch [bold]{result.branch}[/]; resolve the markers, then commit.")
+    if result.conflicts:
+        raise typer.Exit(code=1)

@@ -14,7 +14,7 @@ import yaml
 
 from andamio import gitrepo
 from andamio.errors import AndamioError
-from andamio.source import bundled_template
+from andamio.source import bundled_template, default_source
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,10 @@ def new(
     src: str
     if template is None:
         src_path = bundled_template()
-        src, trusted = str(src_path), True
+        # Render from a git source (andamio.source) so `copier update` finds this version later.
+        default = default_source()
+        src, trusted = default.url, True
+        vcs_ref = vcs_ref or default.ref
         unknown = sorted(set(data or {}) - set(questions(src_path)))
         if unknown:
             raise AndamioError(
