@@ -143,6 +143,7 @@ def _safe_read(path: Path) -> Any:
 
 def _safe_tags(src: str) -> None:
     with contextlib.suppress(AndamioError):  # reported per project by check_answers
+        source.refresh(src)
         source.remote_tags(src)
 
 

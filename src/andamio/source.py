@@ -130,6 +130,24 @@ def default_source() -> Source:
     return Source(str(bundled_template()), "HEAD", managed=True)
 
 
+_refreshed: set[str] = set()
+
+
+def refresh(src: str) -> None:
+    """Before reading versions from the per-user repository, add this installation's history to it.
+
+    Upgrading andamio brings a newer bundle; ``check`` and ``update`` must see it
+    even if ``andamio new`` has not run since.
+    """
+    bundle = bundled_history()
+    repo = data_home() / "template"
+    if bundle is None or src.rstrip("/") != str(repo) or src in _refreshed:
+        return
+    install_history(bundle, repo)
+    remote_tags.cache_clear()
+    _refreshed.add(src)
+
+
 def absolute(src: str) -> str:
     """Turn a local template path into an absolute one; leave URLs alone."""
     if "://" in src or src.startswith(("git@", "gh:", "gl:")):

@@ -162,6 +162,7 @@ def check_source(sub: Subproject) -> str:
             f"folder without git history ({sub.src}). Re-render from a git source, or run "
             "`andamio adopt` to link it to andamio's template."
         )
+    source.refresh(sub.src)
     if "://" not in sub.src and not sub.src.startswith(("git@", "gh:", "gl:")):
         if not Path(sub.src).is_absolute():
             raise AndamioError(
