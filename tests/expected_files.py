@@ -11,6 +11,7 @@ from typing import Any
 
 Answers = dict[str, Any]
 ALWAYS: Callable[[Answers], bool] = lambda _a: True  # noqa: E731
+SERVING: Callable[[Answers], bool] = lambda a: bool(a.get("serving", True))  # noqa: E731
 
 MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     (".copier-answers.yml", ALWAYS),
@@ -47,6 +48,27 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     ("tests/test_gate.py", ALWAYS),
     ("tests/test_model_quality.py", ALWAYS),
     ("tests/test_settings.py", ALWAYS),
+    # serving: model API, drift check, monitoring and container files (issue 6)
+    ("src/{pkg}/drift.py", SERVING),
+    ("src/{pkg}/serving/__init__.py", SERVING),
+    ("src/{pkg}/serving/app.py", SERVING),
+    ("src/{pkg}/serving/config.py", SERVING),
+    ("src/{pkg}/serving/metrics.py", SERVING),
+    ("src/{pkg}/serving/predictor.py", SERVING),
+    ("tests/serving_helpers.py", SERVING),
+    ("tests/test_serving.py", SERVING),
+    ("tests/test_drift.py", SERVING),
+    ("Dockerfile", SERVING),
+    (".dockerignore", SERVING),
+    ("compose.yaml", SERVING),
+    ("monitoring/prometheus.yml", SERVING),
+    ("monitoring/recording_rules.yml", SERVING),
+    ("monitoring/alert_rules.yml", SERVING),
+    ("monitoring/alert_rules_test.yml", SERVING),
+    ("monitoring/alertmanager.yml", SERVING),
+    ("monitoring/grafana/provisioning/datasources/prometheus.yml", SERVING),
+    ("monitoring/grafana/provisioning/dashboards/dashboards.yml", SERVING),
+    ("monitoring/grafana/dashboards/model-api.json", SERVING),
 ]
 
 

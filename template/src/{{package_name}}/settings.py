@@ -60,6 +60,18 @@ class ReferenceParams(_Frozen):
     sample_size: int = Field(default=500, ge=10)
 
 
+class DriftParams(_Frozen):
+    """Drift thresholds (effect sizes) and the serving app's sliding window."""
+
+    psi: float = Field(default=0.2, gt=0.0)
+    ks: float = Field(default=0.15, gt=0.0, le=1.0)
+    prediction_psi: float = Field(default=0.2, gt=0.0)
+    max_drifted_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    p_value: float = Field(default=0.01, gt=0.0, le=1.0)
+    window: int = Field(default=1000, ge=10)
+    min_rows: int = Field(default=200, ge=10)
+
+
 class GateParams(_Frozen):
     """Quality gate: test metrics must be >= every ``min`` and <= every ``max``."""
 
@@ -80,6 +92,7 @@ class Params(_Frozen):
     train: TrainParams
     reference: ReferenceParams = ReferenceParams()
     gate: GateParams = GateParams()
+    drift: DriftParams = DriftParams()
 
 
 class Settings(_Frozen):
