@@ -7,7 +7,9 @@ stand-in project wheel and a factory for throwaway systemd hosts that are torn d
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -52,26 +54,59 @@ class Lab:
     wheel: Path
     hosts: list[h.Host] = dataclasses.field(default_factory=list)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    _claims: dict[str, int] = dataclasses.field(default_factory=dict)
 
-    def fresh_hosts(self, *specs: tuple[str, int, str]) -> list[h.Host]:
-        """Start hosts (name, index, group) from a clean overlay, replacing any of the same name."""
+    def _claim_index(self) -> tuple[int, int]:
+        """Lock a free host index (its subnet and interface names) for this run.
+
+        Concurrent runs on one machine (xdist workers, a CI clone next to a checkout)
+        each hold their own indexes, so they never take down each other's hosts.
+        """
+        locks = h.CACHE / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        # 101-250: the first hundred are left to ad-hoc use of nspawn-host.sh.
+        for index in range(101, 251):
+            fd = os.open(locks / f"host-{index}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return index, fd
+        raise RuntimeError("all 150 throwaway host indexes are in use")
+
+    def fresh_hosts(self, *specs: tuple[str, str]) -> list[h.Host]:
+        """Start hosts (label, inventory group) from a clean overlay on free indexes."""
         started = []
-        for name, index, group in specs:
+        for label, group in specs:
+            index, fd = self._claim_index()
+            name = f"{label}-{index}"
             host = h.Host(name=name, index=index, group=group, state=self.workdir / "hosts" / name)
             host.state.mkdir(parents=True, exist_ok=True)
-            if all(existing.name != name for existing in self.hosts):
-                self.hosts.append(host)
+            self.hosts.append(host)
+            self._claims[name] = fd
             host.address = h.host_script("up", host, self.rootfs)
             started.append(host)
         return started
 
+    def stop(self, host: h.Host) -> None:
+        try:
+            h.host_script("down", host, self.rootfs)
+        finally:
+            fd = self._claims.pop(host.name, None)
+            if fd is not None and not h.leftovers([host]):
+                os.close(fd)  # releases the index lock
+
     def stop_all(self) -> list[str]:
+        """Stop every host at once (a clean poweroff takes seconds); report leftovers."""
+        running = [host for host in self.hosts if host.name in self._claims]
         errors = []
-        for host in self.hosts:
-            try:
-                h.host_script("down", host, self.rootfs)
-            except Exception as exc:  # keep tearing the others down
-                errors.append(str(exc))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            for host, future in [(host, pool.submit(self.stop, host)) for host in running]:
+                try:
+                    future.result()
+                except Exception as exc:  # keep tearing the others down
+                    errors.append(f"{host.name}: {exc}")
         return errors + h.leftovers(self.hosts)
 
     def group_vars(self, **overrides) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import uuid
 from pathlib import Path
 
@@ -89,12 +90,15 @@ def verify_monitoring(host: h.Host, prometheus: bool) -> None:
 
     def both_targets_up():
         status, body = h.http(f"http://{host.address}:9090/api/v1/query?query=up")
-        results = json.loads(body)["data"]["result"] if status == 200 else []
-        up = {r["metric"]["job"]: r["value"][1] for r in results}
-        return up if up.get("prometheus") == "1" and up.get("node") == "1" else None
+        if status != 200:
+            raise ValueError(f"query answered {status}: {body[:200]!r}")
+        up = {r["metric"]["job"]: r["value"][1] for r in json.loads(body)["data"]["result"]}
+        if up.get("prometheus") != "1" or up.get("node") != "1":
+            raise ValueError(f"up by job: {up}")
+        return up
 
-    # The test inventory scrapes every 5 s; 60 s leaves room for a slow machine.
-    h.wait_for(both_targets_up, timeout=60, interval=2)
+    # The test inventory scrapes every 5 s; 120 s leaves room for a busy machine.
+    h.wait_for(both_targets_up, timeout=120, interval=2)
 
 
 def verify_mlflow(host: h.Host) -> None:
@@ -234,7 +238,7 @@ ARGSPEC_CASES = {
 
 @pytest.fixture(scope="module")
 def argspec_host(testbed: Lab) -> h.Host:
-    return testbed.fresh_hosts(("argspec", 31, "monitoring"))[0]
+    return testbed.fresh_hosts(("argspec", "monitoring"))[0]
 
 
 @pytest.mark.parametrize("case", list(ARGSPEC_CASES))
@@ -262,13 +266,13 @@ def test_argument_spec_refuses_bad_variable(testbed: Lab, argspec_host: h.Host, 
 
 
 def test_monitoring_host_playbook(testbed: Lab) -> None:
-    hosts = testbed.fresh_hosts(("mon", 11, "monitoring"))
+    hosts = testbed.fresh_hosts(("mon", "monitoring"))
     converge_twice_and_check(testbed, "monitoring_host.yml", testbed.inventory(hosts, "monitoring"), hosts)
     verify_monitoring(hosts[0], prometheus=True)
 
 
 def test_inference_host_playbook(testbed: Lab) -> None:
-    hosts = testbed.fresh_hosts(("inf", 12, "inference"))
+    hosts = testbed.fresh_hosts(("inf", "inference"))
     converge_twice_and_check(testbed, "inference_host.yml", testbed.inventory(hosts, "inference"), hosts)
     verify_model_service(hosts[0], model_version="1")
     verify_monitoring(hosts[0], prometheus=False)
@@ -284,15 +288,15 @@ def test_inference_host_playbook(testbed: Lab) -> None:
     assert "RUNNING HANDLER [andamio.mlops.model_service : Restart the model service]" in update.output
     assert sorted(update.changed_tasks()) == sorted(
         [
-            "andamio.mlops.model_service : Copy the serving bundle (inf)",
-            "andamio.mlops.model_service : Restart the model service (inf)",
+            f"andamio.mlops.model_service : Copy the serving bundle ({hosts[0].name})",
+            f"andamio.mlops.model_service : Restart the model service ({hosts[0].name})",
         ]
     ), f"a bundle update changed more than the bundle: {update.changed_tasks()}"
     verify_model_service(hosts[0], model_version="2")
 
 
 def test_training_host_playbook(testbed: Lab) -> None:
-    hosts = testbed.fresh_hosts(("train", 13, "training"))
+    hosts = testbed.fresh_hosts(("train", "training"))
     converge = converge_twice_and_check(
         testbed, "training_host.yml", testbed.inventory(hosts, "training"), hosts
     )
@@ -301,7 +305,7 @@ def test_training_host_playbook(testbed: Lab) -> None:
 
 def test_site_playbook_provisions_every_group(testbed: Lab) -> None:
     training, inference, monitoring = testbed.fresh_hosts(
-        ("site-train", 21, "training"), ("site-inf", 22, "inference"), ("site-mon", 23, "monitoring")
+        ("site-train", "training"), ("site-inf", "inference"), ("site-mon", "monitoring")
     )
     hosts = [training, inference, monitoring]
     converge = converge_twice_and_check(testbed, "site.yml", testbed.inventory(hosts, "site"), hosts)
@@ -312,8 +316,77 @@ def test_site_playbook_provisions_every_group(testbed: Lab) -> None:
 
 
 def test_teardown_leaves_no_namespace_mount_or_process(testbed: Lab) -> None:
-    [host] = testbed.fresh_hosts(("gone", 41, "monitoring"))
-    assert h.ssh(host, "systemctl is-system-running --wait || true").returncode == 0
-    h.host_script("down", host, testbed.rootfs)
+    [host] = testbed.fresh_hosts(("gone", "monitoring"))
+    # Let the boot settle so that the poweroff has running units to stop.
+    assert h.ssh(host, "timeout 30 systemctl is-system-running --wait || true").returncode == 0
+    testbed.stop(host)
     assert h.leftovers([host]) == [], "nspawn-host.sh down left things behind"
     assert not (host.state / "upper").exists(), "the overlay's upper layer is still there"
+
+
+# --- nvidia_gpu without a GPU in the machine -----------------------------------
+
+NVIDIA_PLAY = [
+    {
+        "name": "Run nvidia_gpu",
+        "hosts": "all",
+        "gather_facts": True,
+        "roles": [{"role": "andamio.mlops.nvidia_gpu"}],
+    }
+]
+
+
+def run_nvidia_gpu(lab: Lab, host: h.Host, name: str, *extra: str) -> h.Run:
+    playbook = lab.workdir / "nvidia-gpu.yml"
+    playbook.write_text(json.dumps(NVIDIA_PLAY))
+    inventory = h.write_inventory(lab.workdir / f"{name}.inventory.json", [host], {})
+    return lab.playbook(playbook, inventory, *extra, timeout=180)
+
+
+def fake_gpu(host: h.Host, smi_script: str) -> list[str]:
+    """Give the host a fake PCI bus with one NVIDIA 3D controller and a fake nvidia-smi.
+
+    The machines that run these tests have no GPU, so this exercises the role's
+    detection and verification logic; a real driver on real hardware is not tested.
+    """
+    # An NVIDIA 3D controller and an Intel VGA controller that the role must ignore.
+    devices = {"0000:41:00.0": ("0x10de", "0x030200"), "0000:00:02.0": ("0x8086", "0x030000")}
+    commands = [
+        f"mkdir -p /tmp/fake-pci/{dev} && echo {vendor} > /tmp/fake-pci/{dev}/vendor"
+        f" && echo {cls} > /tmp/fake-pci/{dev}/class"
+        for dev, (vendor, cls) in devices.items()
+    ]
+    commands.append(f"printf '%s\\n' '#!/bin/sh' {shlex.quote(smi_script)} > /tmp/fake-nvidia-smi")
+    commands.append("chmod 755 /tmp/fake-nvidia-smi")
+    setup = " && ".join(commands)
+    result = h.ssh(host, setup)
+    assert result.returncode == 0, f"setting up the fake GPU failed: {result.stderr}"
+    overrides = {
+        "__nvidia_gpu_pci_devices": "/tmp/fake-pci",
+        "__nvidia_gpu_smi": "/tmp/fake-nvidia-smi",
+        "nvidia_gpu_install_driver": False,
+    }
+    return ["-e", json.dumps(overrides)]
+
+
+def test_nvidia_gpu_required_fails_without_gpu(testbed: Lab, argspec_host: h.Host) -> None:
+    if not no_nvidia_gpu_here():
+        pytest.skip("this machine has an NVIDIA GPU, so the host sees one")
+    run = run_nvidia_gpu(testbed, argspec_host, "gpu-required", "-e", '{"nvidia_gpu_required": true}')
+    assert run.returncode != 0, "nvidia_gpu_required passed on a host without a GPU"
+    assert "has no NVIDIA display or 3D" in run.output, f"no clear message:\n{run.tail()}"
+
+
+def test_nvidia_gpu_verifies_with_nvidia_smi(testbed: Lab, argspec_host: h.Host) -> None:
+    good = fake_gpu(argspec_host, "echo '00000000:41:00.0, NVIDIA Test GPU, 550.54, 24576 MiB'")
+    run = run_nvidia_gpu(testbed, argspec_host, "gpu-good", *good)
+    assert run.returncode == 0, f"a GPU that nvidia-smi lists was refused:\n{run.tail()}"
+    assert "NVIDIA Test GPU" in run.output, "the verification did not report what nvidia-smi saw"
+    assert run.recap()[argspec_host.name]["changed"] == 0, (
+        f"verification changed the host: {run.changed_tasks()}"
+    )
+
+    broken = fake_gpu(argspec_host, "echo 'NVIDIA-SMI has failed' >&2; exit 9")
+    run = run_nvidia_gpu(testbed, argspec_host, "gpu-broken", *broken)
+    assert run.returncode != 0, "a failing nvidia-smi was accepted"
+    assert "saw 0 of the 1 GPUs" in run.output, f"no clear message:\n{run.tail()}"
