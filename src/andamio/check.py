@@ -13,7 +13,14 @@ from typing import Any
 
 from andamio import source
 from andamio.errors import AndamioError
-from andamio.update import check_source, find_answers, is_behind, read_subproject, target_version
+from andamio.update import (
+    Subproject,
+    check_source,
+    find_answers,
+    is_behind,
+    read_subproject,
+    target_version,
+)
 
 #: Exit codes, as ``copier check-update --quiet``: 0 up to date, 2 update available; 1 cannot tell.
 EXIT_CURRENT, EXIT_ERROR, EXIT_BEHIND = 0, 1, 2
@@ -42,6 +49,11 @@ def check_answers(answers_path: Path, prereleases: bool = False) -> CheckResult:
         sub = read_subproject(answers_path)
     except AndamioError as error:
         return CheckResult(str(answers_path.parent), answers_path.name, None, None, None, None, str(error))
+    return check_subproject(sub, prereleases)
+
+
+def check_subproject(sub: Subproject, prereleases: bool = False) -> CheckResult:
+    """Check one subproject (its answers already read)."""
     result = CheckResult(str(sub.path), sub.answers_file, sub.src, sub.commit, None, None)
     try:
         src = check_source(sub)

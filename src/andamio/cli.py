@@ -106,6 +106,11 @@ def new(
     console.print("  make help                     # every task")
 
 
+# Lifecycle commands print paths and versions whole (no wrapping: logs and CI parse them).
+out = Console(highlight=False, soft_wrap=True)
+errw = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
 def _print_json(payload: object) -> None:
     import json
 
@@ -139,7 +144,7 @@ def update(
     except AndamioError as error:
         if as_json:
             _print_json({"error": str(error), "results": []})
-        err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        errw.print(f"[bold red]error:[/] {error}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     if summary:
         summary.write_text(updating.summary_markdown(results), encoding="utf-8")
@@ -154,17 +159,17 @@ def update(
                 r.result,
                 "\n".join(r.conflicts),
             )
-        console.print(table)
+        out.print(table)
         for r in results:
             for kept in r.kept:
-                console.print(f"[yellow]kept[/] {kept}: the template dropped it, you had changed it")
+                out.print(f"[yellow]kept[/] {kept}: the template dropped it, you had changed it")
             if r.message and r.result == "error":
-                err.print(f"[bold red]error:[/] {r.message}")
+                errw.print(f"[bold red]error:[/] {r.message}")
         branches = sorted({r.branch for r in results if r.branch})
         if branches:
-            console.print(f"Review on branch [bold]{branches[0]}[/]: git diff @{{-1}}...{branches[0]}")
+            out.print(f"Review on branch [bold]{branches[0]}[/]: git diff @{{-1}}...{branches[0]}")
         if any(r.conflicts for r in results):
-            console.print("Resolve the conflict markers (<<<<<<<), then commit.")
+            out.print("Resolve the conflict markers (<<<<<<<), then commit.")
     if any(r.result == "error" for r in results):
         raise typer.Exit(code=2)
     if any(r.conflicts for r in results):
@@ -189,11 +194,11 @@ def check(
         for r in results:
             where = f"{r.project}/{r.answers_file}" if r.answers_file else r.project
             if r.error:
-                err.print(f"[bold red]?[/] {where}: {r.error}")
+                errw.print(f"[bold red]?[/] {where}: {r.error}")
             elif r.update_available:
-                console.print(f"[yellow]behind[/] {where}: {r.current_version} → {r.latest_version}")
+                out.print(f"[yellow]behind[/] {where}: {r.current_version} → {r.latest_version}")
             else:
-                console.print(f"[green]current[/] {where}: {r.current_version}")
+                out.print(f"[green]current[/] {where}: {r.current_version}")
     raise typer.Exit(code=checking.exit_code(results))
 
 
@@ -217,15 +222,15 @@ def _fleet_report(rows: list, as_json: bool, seconds: float) -> None:
     for r in rows:
         result = f"{r.result} [dim](dirty)[/]" if r.dirty and r.result != "skipped-dirty" else r.result
         table.add_row(r.repo, r.project, f"{r.from_version} → {r.to_version}", result, "\n".join(r.conflicts))
-    console.print(table)
+    out.print(table)
     counts = ", ".join(f"{n} {k}" for k, n in sorted(Counter(r.result for r in rows).items()))
-    console.print(f"{len(rows)} projects in {seconds:.2f} s: {counts}")
+    out.print(f"{len(rows)} projects in {seconds:.2f} s: {counts}")
 
 
 def _progress(label: str):  # type: ignore[no-untyped-def]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), console=err, transient=True)
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), console=errw, transient=True)
     task = bar.add_task(label, total=None)
     return bar, lambda done, total: bar.update(task, completed=done, total=total)
 
@@ -247,7 +252,7 @@ def fleet_status(
         with bar:
             rows = fleet.status(root_or_list, workers=workers, progress=tick)
     except AndamioError as error:
-        err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        errw.print(f"[bold red]error:[/] {error}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     _fleet_report(rows, as_json, time.perf_counter() - started)
     raise typer.Exit(code=fleet.exit_code(rows))
@@ -274,7 +279,7 @@ def fleet_update(
         with bar:
             rows = fleet.update(root_or_list, workers=workers, trust=trust, branch=branch, progress=tick)
     except AndamioError as error:
-        err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        errw.print(f"[bold red]error:[/] {error}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     _fleet_report(rows, as_json, time.perf_counter() - started)
     raise typer.Exit(code=fleet.exit_code(rows))
@@ -321,19 +326,19 @@ def adopt(
             commit=commit,
         )
     except AndamioError as error:
-        err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        errw.print(f"[bold red]error:[/] {error}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     if as_json:
         _print_json(result.to_dict())
     else:
-        console.print(
+        out.print(
             f"[bold green]✓[/] adopted {result.project} ({result.origin}) at template {result.version}: "
             f"{len(result.added)} files added, {len(result.unchanged)} identical, "
             f"{len(result.conflicts)} with conflict markers"
         )
         for name in result.conflicts:
-            console.print(f"  [yellow]conflict[/] {name}")
+            out.print(f"  [yellow]conflict[/] {name}")
         if result.branch:
-            console.print(f"Review on branch [bold]{result.branch}[/]; resolve the markers, then commit.")
+            out.print(f"Review on branch [bold]{result.branch}[/]; resolve the markers, then commit.")
     if result.conflicts:
         raise typer.Exit(code=1)

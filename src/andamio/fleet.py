@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from andamio import gitrepo, source
-from andamio.check import check_answers
+from andamio.check import CheckResult, check_answers, check_subproject
 from andamio.errors import AndamioError
 from andamio.update import find_answers, read_subproject, walk_answers
 
@@ -76,10 +76,7 @@ def discover(root_or_list: Path) -> list[Path]:
 
 
 def _toplevel(answers: Path) -> Path | None:
-    try:
-        return gitrepo.toplevel(answers.parent)
-    except AndamioError:
-        return None
+    return gitrepo.find_toplevel(answers.parent)
 
 
 def _group(answers: Iterable[Path], pool: Executor) -> dict[Path | None, list[Path]]:
@@ -106,11 +103,11 @@ def status(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         groups = _group(answers, pool)
         # One version lookup per template source, before fanning out.
-        srcs = {s.src for s in pool.map(_safe_read, answers) if s is not None and s.src}
-        list(pool.map(_safe_tags, srcs))
+        subs = dict(zip(answers, pool.map(_safe_read, answers), strict=True))
+        list(pool.map(_safe_tags, {s.src for s in subs.values() if s is not None and s.src}))
         tops = [t for t in groups if t is not None]
         dirty = dict(zip(tops, pool.map(lambda t: bool(gitrepo.dirty_paths(t)), tops), strict=True))
-        futures = {pool.submit(check_answers, a): (top, a) for top, group in groups.items() for a in group}
+        futures = {pool.submit(_check, a, subs[a]): (top, a) for top, group in groups.items() for a in group}
         for done, future in enumerate(as_completed(futures), start=1):
             top, path = futures[future]
             checked = future.result()
@@ -132,6 +129,10 @@ def status(
             if progress:
                 progress(done, len(futures))
     return sorted(rows, key=lambda r: (r.repo, r.project, r.answers_file))
+
+
+def _check(path: Path, sub: Any) -> CheckResult:
+    return check_answers(path) if sub is None else check_subproject(sub)
 
 
 def _safe_read(path: Path) -> Any:

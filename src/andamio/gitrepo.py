@@ -99,3 +99,11 @@ def show(path: Path, rev: str, relpath: str) -> bytes | None:
     """Return the bytes of ``relpath`` (relative to ``path``) at ``rev``, or ``None`` if absent."""
     proc = subprocess.run(["git", "show", f"{rev}:./{relpath}"], cwd=path, capture_output=True, check=False)
     return proc.stdout if proc.returncode == 0 else None
+
+
+def find_toplevel(path: Path) -> Path | None:
+    """Return the nearest folder at or above ``path`` holding ``.git`` (no subprocess), or ``None``."""
+    for folder in (path, *path.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None

@@ -20,9 +20,9 @@ recreated, since the project needs them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Iterator
@@ -39,6 +39,7 @@ from andamio.errors import AndamioError
 ANSWERS_PATTERN = re.compile(r"^\.copier-answers(\.[\w.-]+)?\.ya?ml$")
 #: Folders never searched for answers files.
 SKIP_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox", ".dvc"})
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there
 _MARKER_START = re.compile(rb"^<<<<<<< ", re.MULTILINE)
 _MARKER_END = re.compile(rb"^>>>>>>> ", re.MULTILINE)
 
@@ -111,7 +112,7 @@ def find_answers(path: Path) -> list[Path]:
 def read_subproject(answers_path: Path) -> Subproject:
     """Read an answers file."""
     try:
-        data = yaml.safe_load(answers_path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(answers_path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
     except (OSError, yaml.YAMLError) as error:
         raise AndamioError(f"cannot read {answers_path}: {error}") from None
     if not isinstance(data, dict):
@@ -146,10 +147,6 @@ def conflicted_files(paths: Iterable[Path]) -> list[Path]:
 def _changed_files(top: Path) -> list[Path]:
     out = gitrepo.git(top, "status", "--porcelain", "--untracked-files=all", "--no-renames")
     return [top / line[3:] for line in out.splitlines() if line[:2].strip() not in {"D"}]
-
-
-def _deleted_files(top: Path) -> list[str]:
-    return gitrepo.git(top, "ls-files", "--deleted").splitlines()
 
 
 def check_source(sub: Subproject) -> str:
@@ -193,44 +190,41 @@ def is_behind(current: str | None, target: str | None) -> bool | None:
     return b > a
 
 
-def _render_old(sub: Subproject, src: str, trust: bool, into: Path) -> Path:
-    import copier
+@contextlib.contextmanager
+def _keep_changed_dropped_files(kept: list[Path]) -> Iterator[None]:
+    """Keep files the new template dropped when the team had changed them.
 
-    dest = into / "old"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        copier.run_copy(
-            src,
-            str(dest),
-            data=sub.answers,
-            vcs_ref=sub.commit,
-            defaults=True,
-            unsafe=trust,
-            quiet=True,
-            skip_tasks=True,
-        )
-    return dest
+    copier removes every file that is in the old template version and not in the
+    new one, edited or not (``_remove_old_files``, copier 9.19).  While an
+    update runs, this wraps that helper: a file whose bytes differ from the old
+    template's rendering is put back after copier's removal and reported.
+    """
+    from copier import _main
 
+    original = _main._remove_old_files
 
-def _keep_changed_deletions(sub: Subproject, src: str, trust: bool, top: Path) -> list[str]:
-    """Put back files the update deleted although the team had changed them."""
-    deleted = [d for d in _deleted_files(top) if (top / d).resolve().is_relative_to(sub.path)]
-    if not deleted:
-        return []
-    present = {p.read_bytes() for p in _changed_files(top) if p.is_file()}
-    kept = []
-    with tempfile.TemporaryDirectory(prefix="andamio-old-") as tmp:
-        old = _render_old(sub, src, trust, Path(tmp))
-        for rel in deleted:
-            mine = gitrepo.show(top, "HEAD", rel)
-            if mine is None or mine in present:  # moved by a migration, not lost
-                continue
-            generated = old / (top / rel).relative_to(sub.path)
-            if generated.is_file() and generated.read_bytes() == mine:
-                continue  # untouched by the team: the template may drop it
-            gitrepo.git(top, "checkout", "HEAD", "--", rel)
-            kept.append(rel)
-    return kept
+    def guarded(prefix: Path, cmp: Any, rm_common: bool = False) -> None:
+        saved = []
+        with contextlib.suppress(NotADirectoryError, FileNotFoundError):
+            names = list(cmp.left_only) + (list(cmp.common_files) if rm_common else [])
+            for name in names:
+                target, old = Path(prefix, name), Path(cmp.left, name)
+                if target.is_file() and not target.is_symlink() and old.is_file():
+                    mine = target.read_bytes()
+                    if mine != old.read_bytes():
+                        saved.append((target, mine, target.stat().st_mode))
+        original(prefix, cmp, rm_common)
+        for target, mine, mode in saved:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(mine)
+            target.chmod(mode)
+            kept.append(target)
+
+    _main._remove_old_files = guarded  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        _main._remove_old_files = original  # type: ignore[attr-defined]
 
 
 def update_subproject(
@@ -242,7 +236,8 @@ def update_subproject(
     src = check_source(sub)
     trusted = trust or source.is_managed(src)
     top = gitrepo.toplevel(sub.path)
-    with warnings.catch_warnings():
+    dropped: list[Path] = []
+    with warnings.catch_warnings(), _keep_changed_dropped_files(dropped):
         warnings.simplefilter("ignore")
         try:
             copier.run_update(
@@ -260,7 +255,8 @@ def update_subproject(
             raise AndamioError(f"{error}\nIf you trust {src}, pass --trust.") from None
         except (ValueError, copier.errors.CopierError) as error:
             raise AndamioError(f"copier update failed in {sub.path}: {error}") from None
-    kept = _keep_changed_deletions(sub, src, trusted, top)
+    # A migration may have moved a kept file on (follow_renames): only report what is still there.
+    kept = [str(p.relative_to(top)) for p in dropped if p.exists()]
     conflicts = [str(p.relative_to(top)) for p in conflicted_files(_changed_files(top))]
     new = read_subproject(sub.answers_path)
     return new.commit, conflicts, kept
