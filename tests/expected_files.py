@@ -13,6 +13,11 @@ Answers = dict[str, Any]
 ALWAYS: Callable[[Answers], bool] = lambda _a: True  # noqa: E731
 SERVING: Callable[[Answers], bool] = lambda a: bool(a.get("serving", True))  # noqa: E731
 
+def _standalone(answers: Answers) -> bool:
+    # ci_style is asked only when a provider is chosen; unasked means standalone
+    return answers.get("ci_style", "standalone") == "standalone"
+
+
 MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     (".copier-answers.yml", ALWAYS),
     (".gitignore", ALWAYS),
@@ -69,6 +74,11 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     ("monitoring/grafana/provisioning/datasources/prometheus.yml", SERVING),
     ("monitoring/grafana/provisioning/dashboards/dashboards.yml", SERVING),
     ("monitoring/grafana/dashboards/model-api.json", SERVING),
+    # CI/CD (issue 3): one file set per provider; the composite setup action only standalone
+    (".github/workflows/ci.yml", lambda a: "github" in a["ci_providers"]),
+    (".github/actions/setup/action.yml", lambda a: "github" in a["ci_providers"] and _standalone(a)),
+    (".gitlab-ci.yml", lambda a: "gitlab" in a["ci_providers"]),
+    ("Jenkinsfile", lambda a: "jenkins" in a["ci_providers"]),
 ]
 
 

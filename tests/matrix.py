@@ -1,6 +1,6 @@
 """The render matrix, generated from copier.yml.
 
-Axes that interact (``ml_task`` and ``ci_providers``) form a product; independent
+Axes that interact (``ml_task``, ``ci_providers`` and ``ci_style``) form a product; independent
 axes (``python_version``, the tracking back-end) are cycled over it so every value
 still appears.  An explicit validity filter runs *before* parametrisation.
 """
@@ -45,6 +45,8 @@ def _is_valid(combo: dict[str, Any]) -> bool:
     switch that needs another one), it goes here, never as an early ``return``
     inside a test.
     """
+    if not combo["ci_providers"] and combo.get("ci_style") == "shared":
+        return False  # ci_style is asked only when a CI provider is chosen
     return combo["ml_task"] in choice_values("ml_task")
 
 
@@ -52,25 +54,31 @@ def combo_id(combo: dict[str, Any]) -> str:
     """A readable test id such as ``classification-github+gitlab-py3.12-server``."""
     ci = "+".join(combo["ci_providers"]) or "noci"
     backend = next(k for k, v in TRACKING_URIS.items() if v == combo["tracking_uri"])
-    return f"{combo['ml_task']}-{ci}-py{combo['python_version']}-{backend}"
+    style = "-shared" if combo.get("ci_style") == "shared" else ""
+    return f"{combo['ml_task']}-{ci}{style}-py{combo['python_version']}-{backend}"
 
 
 def render_matrix() -> list[dict[str, Any]]:
     """All valid combinations to render."""
-    product = itertools.product(choice_values("ml_task"), _subsets(choice_values("ci_providers")))
+    # ci_style interacts with ci_providers (it shapes every CI file), so it joins the product.
+    product = itertools.product(
+        choice_values("ml_task"), _subsets(choice_values("ci_providers")), choice_values("ci_style")
+    )
     independent = zip(
         itertools.cycle(choice_values("python_version")),
         itertools.cycle(TRACKING_URIS.values()),
         strict=False,
     )
     combos = []
-    for (ml_task, ci), (python_version, tracking_uri) in zip(product, independent, strict=False):
+    for (ml_task, ci, ci_style), (python_version, tracking_uri) in zip(product, independent, strict=False):
         combo = {
             "ml_task": ml_task,
             "ci_providers": ci,
             "python_version": python_version,
             "tracking_uri": tracking_uri,
         }
+        if ci or ci_style == "shared":
+            combo["ci_style"] = ci_style  # recorded in the answers only when asked
         if _is_valid(combo):
             combos.append(combo)
     return combos
