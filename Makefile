@@ -47,9 +47,10 @@ format: $(STAMP) ## Format andamio's own code
 	ruff check --fix --quiet src hooks tests benchmarks
 	ruff format --quiet src hooks tests benchmarks
 
-bench: $(STAMP) ## Run the benchmarks (render ratio, pipeline cold/no-op times)
+bench: $(STAMP) ## Run the benchmarks (render ratio, pipeline cold/no-op times, fleet status vs copier loop)
 	python benchmarks/bench_render.py
 	python benchmarks/bench_pipeline.py
+	python benchmarks/bench_fleet.py
 
 wheel: $(STAMP) ## Build the andamio wheel (bundles the template) into dist/
 	uv build --wheel --out-dir dist

@@ -1,8 +1,9 @@
 """A git history of the template with two real tagged versions, built from the working tree.
 
 * ``v0.1.0``: the current template in an *older layout* -- the quality-gate test
-  is still called ``tests/test_quality_gate.py``, a README line and the
-  ``params.yaml`` header differ, and a ``CONTRIBUTING.md`` is still generated;
+  is still called ``tests/test_quality_gate.py``, a README line, the ``params.yaml``
+  header and the end of ``tests/test_settings.py`` differ, and a ``CONTRIBUTING.md``
+  is still generated;
 * ``v0.2.0``: the current working tree, plus the breaking rename
   ``tests/test_quality_gate.py`` -> ``tests/test_gate.py`` declared in
   ``hooks/migrations/renames.yml`` (the migration copier runs on update).
@@ -25,6 +26,7 @@ OLD_TEST, NEW_TEST = "tests/test_quality_gate.py", "tests/test_gate.py"
 README_LINE = "Generated with andamio — a {{ ml_task }} model"
 OLD_README_LINE = "Generated from the andamio template — a {{ ml_task }} model"
 OLD_PARAMS_HEADER = "# params.yaml of the v0.1.0 layout\n"
+OLD_SETTINGS_TAIL = "\n# checked against the v0.1.0 settings layout\n"
 DROPPED = "CONTRIBUTING.md"
 
 
@@ -62,6 +64,8 @@ def build_history(repo: Path) -> Path:
     readme.write_text(text.replace(README_LINE, OLD_README_LINE), encoding="utf-8")
     params = repo / "template" / "params.yaml.jinja"
     params.write_text(OLD_PARAMS_HEADER + params.read_text(encoding="utf-8"), encoding="utf-8")
+    settings_test = repo / "template" / "tests" / "test_settings.py.jinja"
+    settings_test.write_text(settings_test.read_text(encoding="utf-8") + OLD_SETTINGS_TAIL, encoding="utf-8")
     (repo / "template" / DROPPED).write_text("How to contribute: open a merge request.\n", encoding="utf-8")
     _commit_and_tag(repo, OLD)
     # v0.2.0: the current template and the rename it makes.

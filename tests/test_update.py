@@ -167,7 +167,7 @@ def test_update_keeps_every_line_of_the_team(template_history: Path, tmp_path: P
     # (b) an edit of a file the template does not change
     features.write_text(features.read_text() + "\n# team: keep the scaler, audited 2026-11\n")
     features_mine = features.read_bytes()
-    # (c) a generated file the team deleted (the template changes nothing there, copier's rule holds)
+    # (c) a generated file the team deleted, which the template changes in v0.2.0
     (project / "tests" / "test_settings.py").unlink()
     # (d) a _skip_if_exists file the team tuned (the template changes it in v0.2.0)
     params = project / "params.yaml"
