@@ -61,7 +61,10 @@ def test_check_fails_clearly_when_it_cannot_tell(template_history: Path, tmp_pat
 
 def test_pre_commit_hook_runs_andamio_check():
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
-    (hook,) = [h for h in hooks if h["id"] == "andamio-check"]
-    assert hook["entry"] == "andamio check" and hook["language"] == "python"
-    assert hook["pass_filenames"] is False, "check takes project paths, not the changed files"
-    assert set(hook["stages"]) <= {"pre-commit", "pre-push", "manual"}
+    by_id = {h["id"]: h for h in hooks}
+    assert by_id["andamio-check"]["language"] == "python", "installable from the repo"
+    assert by_id["andamio-check-system"]["language"] == "system", "offline: the installed andamio"
+    for hook in hooks:
+        assert hook["entry"] == "andamio check"
+        assert hook["pass_filenames"] is False, "check takes project paths, not the changed files"
+        assert set(hook["stages"]) <= {"pre-commit", "pre-push", "manual"}

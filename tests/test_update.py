@@ -21,6 +21,7 @@ from andamio import source
 from andamio.update import conflicted_files, find_answers, is_answers_file
 
 ANDAMIO = [sys.executable, "-m", "andamio"]
+ROOT = Path(__file__).resolve().parents[1]
 PKG = "breast_cancer_classifier"
 
 
@@ -32,6 +33,27 @@ def make(project: Path, *targets: str) -> None:
     proc = subprocess.run(["make", *targets], cwd=project, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, (
         f"make {' '.join(targets)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+
+
+def pre_commit_hook(project: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run .pre-commit-hooks.yaml's offline hook from this checkout with the project's pre-commit."""
+    return subprocess.run(
+        [
+            ".venv/bin/pre-commit",
+            "try-repo",
+            str(ROOT),
+            "andamio-check-system",
+            "--all-files",
+            "--hook-stage",
+            "manual",
+            "--verbose",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")},
     )
 
 
@@ -181,6 +203,11 @@ def test_update_keeps_every_line_of_the_team(template_history: Path, tmp_path: P
     (project / DROPPED).write_text((project / DROPPED).read_text() + "Team rule: two reviewers.\n")
     dropped_mine = (project / DROPPED).read_bytes()
     commit_all(project, "team work")
+    make(project, "setup")  # .venv is git-ignored: the tree stays clean
+
+    # The pre-commit hook (run for real by the project's pre-commit) fails: the project is behind
+    hook = pre_commit_hook(project, tmp_path)
+    assert hook.returncode != 0 and f"{OLD} → {NEW}" in hook.stdout, hook.stdout + hook.stderr
 
     # (g) a dirty tree is refused first, and nothing changes
     (project / "scratch.txt").write_text("draft")
@@ -218,7 +245,10 @@ def test_update_keeps_every_line_of_the_team(template_history: Path, tmp_path: P
     assert (project / DROPPED).read_bytes() == dropped_mine and result["kept"] == [DROPPED]
 
     # And the generated project's own tests still pass (the team's renamed test included)
-    make(project, "setup", "test")
+    make(project, "test")
+    # And the pre-commit hook now passes
+    hook = pre_commit_hook(project, tmp_path)
+    assert hook.returncode == 0, hook.stdout + hook.stderr
 
 
 @pytest.mark.slow
