@@ -301,3 +301,18 @@ def test_plain_copier_update_runs_the_rename_migration(template_history: Path, t
     assert proc.returncode == 0, proc.stderr
     assert (project / NEW_TEST).read_text().endswith("\n# team line\n")
     assert not old_test.exists()
+
+
+def test_a_rename_does_not_resurrect_a_file_the_team_deleted(tmp_path: Path, monkeypatch):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hooks" / "migrations"))
+    from follow_renames import follow
+
+    # Given a project whose team deleted the old file; the update has just written the new one
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "keep.txt").write_text("x\n")
+    commit_all(tmp_path, "without old.txt")
+    (tmp_path / "new.txt").write_text("template content\n")
+    monkeypatch.chdir(tmp_path)
+    # Then following the rename removes it again
+    assert "not created" in follow("old.txt", "new.txt", tmp_path)
+    assert not (tmp_path / "new.txt").exists()

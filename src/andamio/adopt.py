@@ -34,7 +34,7 @@ import yaml
 
 from andamio import gitrepo, source
 from andamio.errors import AndamioError
-from andamio.update import DirtyTreeError, find_answers
+from andamio.update import DirtyTreeError, is_answers_file
 
 #: andamio question -> cookiecutter keys that may carry the same answer, in order of preference.
 ANSWER_MAP: dict[str, tuple[str, ...]] = {
@@ -210,7 +210,7 @@ def adopt(
     path = path.expanduser().resolve()
     if not path.is_dir():
         raise AndamioError(f"{path} is not a folder")
-    if find_answers(path) and any(p.parent == path for p in find_answers(path)):
+    if any(p.is_file() and is_answers_file(p.name) for p in path.iterdir()):
         raise AndamioError(f"{path} already has a copier answers file: use andamio update")
     if not gitrepo.inside_work_tree(path):
         raise AndamioError(f"{path} is not in a git repository; `git init` and commit it first")

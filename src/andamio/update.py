@@ -156,8 +156,8 @@ def check_source(sub: Subproject) -> str:
     if not sub.commit:
         raise AndamioError(
             f"{sub.answers_path} records no template version (_commit): it was rendered from a "
-            f"folder without git history ({sub.src}). Re-render from a git source, or run "
-            "`andamio adopt` to link it to andamio's template."
+            f"folder without git history ({sub.src}). Point _src_path at a git source of the "
+            "template (andamio's: see ANDAMIO_TEMPLATE) and set _commit to the tag it was rendered from."
         )
     source.refresh(sub.src)
     if "://" not in sub.src and not sub.src.startswith(("git@", "gh:", "gl:")):
