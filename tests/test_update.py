@@ -316,3 +316,18 @@ def test_a_rename_does_not_resurrect_a_file_the_team_deleted(tmp_path: Path, mon
     # Then following the rename removes it again
     assert "not created" in follow("old.txt", "new.txt", tmp_path)
     assert not (tmp_path / "new.txt").exists()
+
+
+def test_help_lists_the_lifecycle_commands():
+    from typer.testing import CliRunner
+
+    from andamio.cli import app
+
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "160"})
+    for name, words in {
+        "update": "on a new branch",
+        "check": "behind their template",
+        "fleet": "many repositories",
+        "adopt": "cookiecutter or cruft",
+    }.items():
+        assert name in result.output and words in result.output, f"{name}: {result.output}"
