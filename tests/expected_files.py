@@ -12,6 +12,10 @@ from typing import Any
 Answers = dict[str, Any]
 ALWAYS: Callable[[Answers], bool] = lambda _a: True  # noqa: E731
 SERVING: Callable[[Answers], bool] = lambda a: bool(a.get("serving", True))  # noqa: E731
+# kubernetes is asked only when serving is on (unasked: not recorded in the answers file)
+KUBERNETES: Callable[[Answers], bool] = lambda a: SERVING(a) and bool(a.get("kubernetes"))  # noqa: E731
+AIRGAPPED: Callable[[Answers], bool] = lambda a: bool(a.get("airgapped"))  # noqa: E731
+
 
 def _standalone(answers: Answers) -> bool:
     # ci_style is asked only when a provider is chosen; unasked means standalone
@@ -74,6 +78,40 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     ("monitoring/grafana/provisioning/datasources/prometheus.yml", SERVING),
     ("monitoring/grafana/provisioning/dashboards/dashboards.yml", SERVING),
     ("monitoring/grafana/dashboards/model-api.json", SERVING),
+    # governance and supply chain (issue 5)
+    (".secrets.baseline", ALWAYS),
+    ("docs/model_card.yml", ALWAYS),
+    ("src/{pkg}/jobs/model_card.py", ALWAYS),
+    # Kubernetes + GitOps (issue 5)
+    *[
+        (path, KUBERNETES)
+        for path in (
+            "deploy/k8s/base/kustomization.yaml",
+            "deploy/k8s/base/deployment.yaml",
+            "deploy/k8s/base/service.yaml",
+            "deploy/k8s/base/serviceaccount.yaml",
+            "deploy/k8s/base/hpa.yaml",
+            "deploy/k8s/base/pdb.yaml",
+            "deploy/k8s/base/networkpolicy.yaml",
+            "deploy/k8s/components/prometheus-operator/kustomization.yaml",
+            "deploy/k8s/components/prometheus-operator/servicemonitor.yaml",
+            "deploy/k8s/components/prometheus-operator/recording-rules.yaml",
+            "deploy/k8s/components/prometheus-operator/alert-rules.yaml",
+            "deploy/k8s/overlays/staging/kustomization.yaml",
+            "deploy/k8s/overlays/prod/kustomization.yaml",
+            "deploy/k8s/training/kustomization.yaml",
+            "deploy/k8s/training/job.yaml",
+            "deploy/argocd/kustomization.yaml",
+            "deploy/argocd/project.yaml",
+            "deploy/argocd/staging.yaml",
+            "deploy/argocd/prod.yaml",
+            "scripts/promote_image.py",
+        )
+    ],
+    # air-gapped mode: package index mirror for uv and pip (issue 5)
+    ("uv.toml", AIRGAPPED),
+    ("pip.conf", AIRGAPPED),
+    ("deploy/mirrors.yml", AIRGAPPED),
     # CI/CD (issue 3): one file set per provider; the composite setup action only standalone
     (".github/workflows/ci.yml", lambda a: "github" in a["ci_providers"]),
     (".github/actions/setup/action.yml", lambda a: "github" in a["ci_providers"] and _standalone(a)),

@@ -9,6 +9,7 @@ from .. import bundle
 from ..gate import GateFailedError, GateResult
 from ..services import tracking
 from ..settings import Settings
+from . import model_card
 
 
 def _existing_version(client: Any, name: str, run_id: str) -> Any | None:
@@ -62,5 +63,6 @@ def run(settings: Settings) -> dict[str, Any]:
         "registered_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     bundle.write_json(settings.reports_dir / "registration.json", record)
+    model_card.write(settings, record)
     print(f"register: {name} version {version.version} (run {run_id})")
     return record

@@ -1,0 +1,117 @@
+"""Tier 2 (render): `make promote-image` changes exactly an overlay's image tag and model
+version, in one commit on a new branch -- the merge request CI opens is the deployment.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.render
+
+OVERLAY = "deploy/k8s/overlays/{}/kustomization.yaml"
+
+
+def git(project: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+def make(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["make", *args], cwd=project, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def project(render) -> Path:
+    project = render()
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "initial")
+    return project
+
+
+def _script(project: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("promote_image", project / "scripts" / "promote_image.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_promote_image_changes_exactly_the_tag_and_model_version_on_a_branch(project):
+    # Given a committed project on main, when prod is promoted to a new image and model
+    proc = make(project, "promote-image", "OVERLAY=prod", "TAG=1f3c2ab", "MODEL_VERSION=7")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    # Then a new branch holds one commit that touches only the prod overlay
+    assert git(project, "branch", "--show-current") == "promote/prod-1f3c2ab"
+    assert git(project, "rev-list", "--count", "main..HEAD") == "1"
+    assert git(project, "diff", "--name-only", "main", "HEAD").splitlines() == [OVERLAY.format("prod")]
+    # And exactly two lines changed: the image tag and the model version
+    diff = git(project, "diff", "--unified=0", "main", "HEAD", "--", OVERLAY.format("prod"))
+    removed = [line for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    added = [line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert removed == [
+        "-    newTag: latest # promote-image: image tag",
+        "-      - MODEL_VERSION=unset # promote-image: model version",
+    ], diff
+    assert added == [
+        "+    newTag: 1f3c2ab # promote-image: image tag",
+        "+      - MODEL_VERSION=7 # promote-image: model version",
+    ], diff
+    # And the overlay still parses, with the new values where kustomize reads them
+    overlay = yaml.safe_load((project / OVERLAY.format("prod")).read_text())
+    assert overlay["images"][0]["newTag"] == "1f3c2ab"
+    assert "MODEL_VERSION=7" in overlay["configMapGenerator"][0]["literals"]
+    assert git(project, "status", "--porcelain") == "", "the promotion left uncommitted changes"
+    assert "Promote prod to image 1f3c2ab (model version 7)" in git(project, "log", "-1", "--format=%s")
+
+
+def test_promote_image_keeps_the_model_version_when_not_given(project):
+    proc = make(project, "promote-image", "TAG=v2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert git(project, "branch", "--show-current") == "promote/staging-v2"
+    diff = git(project, "diff", "--unified=0", "main", "HEAD")
+    assert diff.count("\n-  ") == 1 and "newTag: v2" in diff and "MODEL_VERSION" not in diff, diff
+
+
+def test_promoting_the_running_image_changes_nothing(project):
+    proc = make(project, "promote-image", "TAG=latest", "MODEL_VERSION=unset")
+    assert proc.returncode == 0 and "nothing to do" in proc.stdout, proc.stdout + proc.stderr
+    assert git(project, "branch", "--show-current") == "main"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["TAG=bad tag!"], "is not a valid image tag"),
+        (["TAG=v3", "MODEL_VERSION=7; rm -rf /"], "is not a valid model version"),
+        (["TAG=v3", "OVERLAY=qa"], "no overlay 'qa' (known: prod, staging)"),
+        ([], "usage: make promote-image TAG="),
+    ],
+)
+def test_promote_image_refuses_bad_input(project, args, message):
+    proc = make(project, "promote-image", *args)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stdout + proc.stderr
+    assert git(project, "status", "--porcelain") == "" and git(project, "branch", "--show-current") == "main"
+
+
+def test_promote_image_refuses_an_overlay_with_uncommitted_changes(project):
+    path = project / OVERLAY.format("staging")
+    path.write_text(path.read_text() + "# local experiment\n")
+    proc = make(project, "promote-image", "TAG=v4")
+    assert proc.returncode != 0 and "uncommitted changes" in proc.stderr, proc.stderr
+    assert git(project, "branch", "--show-current") == "main"
+
+
+def test_a_removed_marker_is_an_error_not_a_silent_no_op(project):
+    module = _script(project)
+    text = (project / OVERLAY.format("staging")).read_text().replace(" # promote-image: image tag", "")
+    with pytest.raises(module.PromotionError, match="exactly one line marked for tag"):
+        module.current(text)
