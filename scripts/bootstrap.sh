@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(git make)
+# Serving and monitoring (issue 6): promtool, amtool and the servers the stack test runs.
+APT_PACKAGES+=(prometheus prometheus-alertmanager)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -20,6 +22,23 @@ fi
 # git needs an identity for the commits the tests make in generated projects.
 git config --global user.email >/dev/null 2>&1 || git config --global user.email "ci@andamio.invalid"
 git config --global user.name >/dev/null 2>&1 || git config --global user.name "andamio CI"
+
+# Serving and monitoring (issue 6): a JSON Schema of Grafana dashboards, generated from the
+# TypeScript types of npm's @grafana/schema (Grafana itself cannot run here).
+GRAFANA_SCHEMA_DIR=build/tools/grafana-schema
+if [[ ! -s "$GRAFANA_SCHEMA_DIR/dashboard.schema.json" ]] && command -v npm >/dev/null 2>&1; then
+  echo "bootstrap: npm @grafana/schema -> $GRAFANA_SCHEMA_DIR/dashboard.schema.json"
+  mkdir -p "$GRAFANA_SCHEMA_DIR"
+  (
+    cd "$GRAFANA_SCHEMA_DIR"
+    [[ -f package.json ]] || echo '{"private": true}' > package.json
+    npm install --silent --no-audit --no-fund --no-save \
+      @grafana/schema@13.2.3 ts-json-schema-generator@2.9.0 >/dev/null
+    npx --no-install ts-json-schema-generator --no-type-check --type Dashboard \
+      --path node_modules/@grafana/schema/dist/types/raw/dashboard/x/types.gen.d.ts \
+      -o dashboard.schema.json >/dev/null
+  )
+fi
 
 # Kubernetes + GitOps (issue 5): `kubectl kustomize` renders the generated overlays.  Debian's
 # kubernetes-client (1.20) embeds a kustomize too old for components, so when no kubectl is

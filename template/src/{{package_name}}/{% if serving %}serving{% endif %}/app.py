@@ -11,11 +11,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .. import bundle
 from ..drift import DriftDetector, Thresholds
@@ -78,6 +80,40 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "body"
+
+
+_NUMBER_TYPES = frozenset({float, int})
+
+
+def fast_matrix(rows: Any, names: list[str]) -> np.ndarray | None:
+    """Turn well-formed rows into a float matrix without building a model per row.
+
+    Returns None when anything is off (not a list of objects with exactly the feature
+    names and plain numbers, or a non-finite value); the caller then validates with
+    pydantic, whose error names the field.
+    """
+    try:
+        if not isinstance(rows, list) or not rows:
+            return None
+        n = len(names)
+        if any(type(r) is not dict or len(r) != n for r in rows):
+            return None
+        flat = [r[name] for r in rows for name in names]
+        if not set(map(type, flat)) <= _NUMBER_TYPES:  # bool, str, None... are refused
+            return None
+        x = np.array(flat, dtype=np.float64).reshape(len(rows), n)
+    except (KeyError, OverflowError):
+        return None
+    return x if np.isfinite(x).all() else None
+
+
+def _validation_error(error: ValidationError | RequestValidationError) -> JSONResponse:
+    errors = [
+        {"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+        for e in error.errors()
+    ]
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return JSONResponse({"detail": errors, "message": summary}, status_code=422)
 
 
 class _State:
@@ -198,12 +234,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
-            for e in exc.errors()
-        ]
-        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return JSONResponse({"detail": errors, "message": summary}, status_code=422)
+        return _validation_error(exc)
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"detail": message, "message": message}, status_code=status)
@@ -254,14 +285,44 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    def request_body(model: type[BaseModel]) -> dict[str, Any]:
+        schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+        media = {"schema": schema}
+        content = {"application/json": media}
+        body = {"required": True, "content": content}
+        return {"requestBody": body}
+
+    async def parse(request: Request) -> Any:
+        body = await request.body()
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+        try:  # NaN and Infinity are not JSON, but name the field they are in
+            return json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            return error(422, f"body: invalid JSON ({exc})")
+
+    # The request models document and validate the API; the hot path reads well-formed
+    # rows straight into a matrix, and only a malformed body pays for pydantic's report.
     @app.post(
         "/predict",
         summary="Predict one row",
         response_model=Prediction,
         responses={422: _MALFORMED, 503: _NOT_READY},
+        openapi_extra=request_body(Row),
     )
-    async def predict(row: Row) -> Response:  # type: ignore[valid-type]
-        x = np.array([list(vars(row).values())], dtype=np.float64)
+    async def predict(request: Request) -> Response:
+        data = await parse(request)
+        if isinstance(data, Response):
+            return data
+        x = fast_matrix([data], names)
+        if x is None:
+            try:
+                row = Row.model_validate(data)
+            except ValidationError as exc:
+                return _validation_error(exc)
+            x = np.array([list(vars(row).values())], dtype=np.float64)
         scored = score(x)
         if isinstance(scored, Response):
             return scored
@@ -271,7 +332,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
             payload["probabilities"] = {
                 str(c): p for c, p in zip(classes, proba[0].tolist(), strict=False)
             }
-        return Response(json.dumps(payload), media_type="application/json")
+        return Response(orjson.dumps(payload), media_type="application/json")
 
     @app.post(
         "/predict/batch",
@@ -282,14 +343,25 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
             422: _MALFORMED,
             503: _NOT_READY,
         },
+        openapi_extra=request_body(Batch),
     )
-    async def predict_batch(batch: Batch) -> Response:  # type: ignore[valid-type]
-        rows = batch.rows  # type: ignore[attr-defined]
-        if len(rows) > config.max_batch_size:
+    async def predict_batch(request: Request) -> Response:
+        data = await parse(request)
+        if isinstance(data, Response):
+            return data
+        rows = data.get("rows") if type(data) is dict and len(data) == 1 else None
+        if isinstance(rows, list) and len(rows) > config.max_batch_size:
             return error(
                 413, f"rows: {len(rows)} rows exceed the maximum batch size {config.max_batch_size}"
             )
-        x = np.array([list(r.__dict__.values()) for r in rows], dtype=np.float64)
+        x = fast_matrix(rows, names)
+        if x is None:
+            try:
+                batch = Batch.model_validate(data)
+            except ValidationError as exc:
+                return _validation_error(exc)
+            rows = batch.rows  # type: ignore[attr-defined]
+            x = np.array([list(vars(r).values()) for r in rows], dtype=np.float64)
         scored = score(x)
         if isinstance(scored, Response):
             return scored
@@ -298,6 +370,20 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         if proba is not None and classes:
             payload["probabilities"] = proba.tolist()
             payload["classes"] = classes
-        return Response(json.dumps(payload), media_type="application/json")
+        return Response(orjson.dumps(payload), media_type="application/json")
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (Row, Batch):
+                spec = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(spec.pop("$defs", {}))
+                components[model.__name__] = spec
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
