@@ -12,8 +12,9 @@ relative path from the current directory, which breaks later updates):
    (``andamio/_template/history.bundle``, built by ``scripts/hatch_bundle.py``).
    ``andamio new`` fetches it into a stable per-user git repository under the
    XDG data directory (``~/.local/share/andamio/template``) and records that
-   path.  Each andamio release adds its history to the same repository, so a
-   project rendered by an older release updates offline from a newer one.
+   path -- as ``~/…`` when under the home folder, so it holds on every machine.
+   Each andamio release adds its history to the same repository, so a project
+   rendered by an older release updates offline from a newer one.
 3. A source checkout (editable install): the repository itself.
 """
 
@@ -125,7 +126,7 @@ def default_source() -> Source:
     bundle = bundled_history()
     if bundle is not None:
         repo, head = install_history(bundle)
-        return Source(str(repo), head, managed=True)
+        return Source(portable(repo), head, managed=True)
     # A source checkout: render its HEAD (with uncommitted changes), not its newest tag.
     return Source(str(bundled_template()), "HEAD", managed=True)
 
@@ -141,11 +142,30 @@ def refresh(src: str) -> None:
     """
     bundle = bundled_history()
     repo = data_home() / "template"
-    if bundle is None or src.rstrip("/") != str(repo) or src in _refreshed:
+    if bundle is None or expand(src).rstrip("/") != str(repo) or src in _refreshed:
         return
     install_history(bundle, repo)
     remote_tags.cache_clear()
     _refreshed.add(src)
+
+
+def portable(path: Path) -> str:
+    """Spell a per-user path as ``~/…`` when it is under the home folder, else absolutely.
+
+    copier expands ``~`` when it reads ``_src_path``, so a project rendered on a
+    laptop finds andamio's template on a CI runner too (where ``check`` or
+    ``update`` unpacks the same history under that machine's home).
+    """
+    home = Path.home().resolve()
+    try:
+        return "~/" + path.resolve().relative_to(home).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def expand(src: str) -> str:
+    """Expand a ``~/…`` template source to this machine's home folder."""
+    return str(Path(src).expanduser()) if src.startswith("~") else src
 
 
 def absolute(src: str) -> str:
@@ -162,7 +182,7 @@ def is_managed(src: str) -> bool:
     override = os.environ.get(SOURCE_ENV)
     if override:
         managed.add(absolute(override))
-    return src.rstrip("/") in managed
+    return expand(src).rstrip("/") in managed
 
 
 def parse_version(ref: str | None) -> Version | None:
@@ -183,7 +203,7 @@ def parse_version(ref: str | None) -> Version | None:
 def remote_tags(src: str) -> tuple[str, ...]:
     """Return the tag names of a template source (one ``git ls-remote`` per source, cached)."""
     proc = subprocess.run(
-        ["git", "ls-remote", "--tags", "--refs", src],
+        ["git", "ls-remote", "--tags", "--refs", expand(src)],
         capture_output=True,
         text=True,
         check=False,

@@ -160,18 +160,19 @@ def check_source(sub: Subproject) -> str:
             "template (andamio's: see ANDAMIO_TEMPLATE) and set _commit to the tag it was rendered from."
         )
     source.refresh(sub.src)
-    if "://" not in sub.src and not sub.src.startswith(("git@", "gh:", "gl:")):
-        if not Path(sub.src).is_absolute():
+    src = source.expand(sub.src)
+    if "://" not in src and not src.startswith(("git@", "gh:", "gl:")):
+        if not Path(src).is_absolute():
             raise AndamioError(
                 f"{sub.answers_path} records a relative template source ({sub.src}); copier would "
                 "resolve it from the current directory. Write an absolute path or a URL there."
             )
-        if not Path(sub.src).exists():
+        if not Path(src).exists():
             raise AndamioError(
                 f"template source {sub.src} (from {sub.answers_path}) does not exist on this machine; "
                 f"set {source.SOURCE_ENV} or edit _src_path to a mirror of the template"
             )
-    return sub.src
+    return src
 
 
 def target_version(src: str, vcs_ref: str | None) -> str | None:
