@@ -200,7 +200,7 @@ def test_default_project_has_no_mirror_files(render):
 @pytest.mark.parametrize(
     "missing", ["package_index_url", "apt_mirror_url", "registry_mirror", "template_source"]
 )
-def test_air_gapped_mode_requires_every_mirror(render, missing):
+def test_air_gapped_mode_refuses_an_empty_mirror(render, missing):
     answers = {**MIRRORS, missing: ""}
     with pytest.raises(ValueError, match="required in air-gapped mode"):
         render(answers, name="refused")
