@@ -159,15 +159,17 @@ def test_cluster_rules_and_scrape_match_the_monitoring_folder(project):
     assert jobs == {service["metadata"]["name"]}, jobs
 
 
-def test_make_k8s_render_writes_every_kustomization(project):
+def test_make_manifests_writes_every_kustomization(project):
     from k8s_tools import kubectl
 
     kubectl_dir = str(Path(kubectl()).parent)
     env = {"PATH": f"{kubectl_dir}:/usr/bin:/bin"}
-    proc = subprocess.run(["make", "k8s-render"], cwd=project, capture_output=True, text=True, env=env)
+    proc = subprocess.run(["make", "manifests"], cwd=project, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rendered = sorted(p.name for p in (project / "build" / "k8s").iterdir())
     assert rendered == ["prod.yaml", "staging.yaml", "training.yaml"], rendered
+    listed = subprocess.run(["make", "help"], cwd=project, capture_output=True, text=True).stdout
+    assert "manifests" in listed and "promote-image" in listed, "make help must list the GitOps targets"
 
 
 def test_validators_reject_broken_manifests(project):
