@@ -55,7 +55,8 @@ def combo_id(combo: dict[str, Any]) -> str:
     ci = "+".join(combo["ci_providers"]) or "noci"
     backend = next(k for k, v in TRACKING_URIS.items() if v == combo["tracking_uri"])
     style = "-shared" if combo.get("ci_style") == "shared" else ""
-    return f"{combo['ml_task']}-{ci}{style}-py{combo['python_version']}-{backend}"
+    airgap = "-airgap" if combo.get("airgapped") else ""
+    return f"{combo['ml_task']}-{ci}{style}-py{combo['python_version']}-{backend}{airgap}"
 
 
 def render_matrix() -> list[dict[str, Any]]:
@@ -67,15 +68,21 @@ def render_matrix() -> list[dict[str, Any]]:
     independent = zip(
         itertools.cycle(choice_values("python_version")),
         itertools.cycle(TRACKING_URIS.values()),
+        # air-gapped mode rewrites CI, container and package settings: on in half the
+        # combinations, phased against the tracking back-end so all four pairs occur
+        itertools.cycle([False, False, True, True]),
         strict=False,
     )
     combos = []
-    for (ml_task, ci, ci_style), (python_version, tracking_uri) in zip(product, independent, strict=False):
+    for (ml_task, ci, ci_style), (python_version, tracking_uri, airgapped) in zip(
+        product, independent, strict=False
+    ):
         combo = {
             "ml_task": ml_task,
             "ci_providers": ci,
             "python_version": python_version,
             "tracking_uri": tracking_uri,
+            "airgapped": airgapped,
         }
         if ci or ci_style == "shared":
             combo["ci_style"] = ci_style  # recorded in the answers only when asked

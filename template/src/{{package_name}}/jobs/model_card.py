@@ -139,7 +139,7 @@ def write(settings: Settings, registration: dict[str, Any]) -> Path:
     """Write ``docs/model_card.md`` for ``registration``; return its path."""
     root = settings.root
     context_file = root / CONTEXT
-    context = {}
+    context: dict[str, Any] = {}
     if context_file.is_file():
         context = yaml.safe_load(context_file.read_text(encoding="utf-8")) or {}
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
