@@ -5,12 +5,14 @@ version, in one commit on a new branch -- the merge request CI opens is the depl
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import yaml
+from conftest import render_project
 
 pytestmark = pytest.mark.render
 
@@ -27,9 +29,15 @@ def make(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["make", *args], cwd=project, capture_output=True, text=True, check=False)
 
 
+@pytest.fixture(scope="module")
+def rendered(template_src: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render_project(template_src, tmp_path_factory.mktemp("promote") / "project")
+
+
 @pytest.fixture
-def project(render) -> Path:
-    project = render()
+def project(rendered: Path, tmp_path: Path) -> Path:
+    # A fresh copy per test (rendering once is the slow part): each test gets its own git
+    project = shutil.copytree(rendered, tmp_path / "project")
     git(project, "init", "-q", "-b", "main")
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "initial")
