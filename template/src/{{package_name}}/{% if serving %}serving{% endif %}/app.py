@@ -123,6 +123,7 @@ class _State:
         self.runtime: Runtime | None = None
         self.error: str | None = None
         self.version: str | None = None
+        self.run_id: str | None = None
 
 
 class _MetricsMiddleware:
@@ -189,16 +190,16 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
             runtime = choose_runtime(model, names, classification, check_rows)
             root = bundle_dir.resolve().parents[1]
             try:
-                state.version = registry_version(
+                state.version, state.run_id = registry_version(
                     config.model_uri, config.tracking_uri, root, metadata.get("run_id")
                 )
             except Exception:  # the registry is optional: serving goes on without it
-                state.version = None
+                state.version, state.run_id = None, None
             metrics.model_info.info(
                 {
                     "model_name": str(metadata.get("model_name", "")),
                     "version": state.version or "",
-                    "run_id": str(metadata.get("run_id", "")),
+                    "run_id": str(state.run_id or ""),
                     "git_commit": str(metadata.get("git_commit", "")),
                     "data_hash": str(metadata.get("data_hash", "")),
                     "estimator": str(metadata.get("estimator", "")),
@@ -272,9 +273,12 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
 
     @app.get("/version", summary="Model version, run id, git commit and data hash")
     async def version() -> dict[str, Any]:
-        keys = ("model_name", "run_id", "model_uri", "git_commit", "data_hash", "estimator")
+        keys = ("model_name", "model_uri", "git_commit", "data_hash", "estimator")
         return {
             **{k: metadata.get(k) for k in keys},
+            # the served model's run (a registry URI may name another run than the bundle's)
+            "run_id": state.run_id or metadata.get("run_id"),
+            "bundle_run_id": metadata.get("run_id"),
             "model_version": state.version,
             "trained_at": metadata.get("trained_at"),
             "served_from": config.model_uri or str(bundle_dir),

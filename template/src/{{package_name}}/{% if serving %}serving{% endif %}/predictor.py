@@ -148,23 +148,26 @@ def load_model(bundle_dir: Path, model_uri: str | None, tracking_uri: str | None
 
 def registry_version(
     model_uri: str | None, tracking_uri: str | None, root: Path, run_id: str | None
-) -> str | None:
-    """Look up the registry version of the served model.
+) -> tuple[str | None, str | None]:
+    """Look up the registry version (and run id) of the served model.
 
-    From MLflow for a ``models:/`` URI, else from the registration of the bundle's run
-    (``reports/registration.json``), if any.
+    From MLflow for a ``models:/name@alias`` or ``models:/name/version`` URI, else from the
+    registration of the bundle's run (``reports/registration.json``), if any.
     """
     if model_uri is not None and model_uri.startswith("models:/"):
         from mlflow.tracking import MlflowClient
 
-        name, _, ref = model_uri.removeprefix("models:/").partition("@")
         client = MlflowClient(tracking_uri=tracking_uri)
-        if ref:
-            return str(client.get_model_version_by_alias(name, ref).version)
-        return name.rpartition("/")[2] or None
+        name, _, alias = model_uri.removeprefix("models:/").partition("@")
+        if alias:
+            found = client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, number = name.rpartition("/")
+            found = client.get_model_version(name, number)
+        return str(found.version), found.run_id
     registration = root / "reports" / "registration.json"
     if registration.is_file():
         record = bundle.read_json(registration)
         if record.get("run_id") == run_id:
-            return str(record.get("version"))
-    return None
+            return str(record.get("version")), run_id
+    return None, run_id
