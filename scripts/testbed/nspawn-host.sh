@@ -26,7 +26,7 @@ veth_peer=anda${index}n
 host_side=10.231.$index.1
 target=10.231.$index.2
 merged=$state/merged
-boot_timeout=${ANDAMIO_BOOT_TIMEOUT:-60}
+boot_timeout=${ANDAMIO_BOOT_TIMEOUT:-120}
 
 log() { echo "nspawn-host.sh[$name]: $*" >&2; }
 

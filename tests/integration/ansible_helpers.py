@@ -251,7 +251,7 @@ def write_inventory(path: Path, hosts: list[Host], group_vars: dict) -> Path:
 # --- HTTP checks against the hosts ---------------------------------------------
 
 
-def http(url: str, data: bytes | None = None, timeout: float = 10) -> tuple[int, bytes]:
+def http(url: str, data: bytes | None = None, timeout: float = 30) -> tuple[int, bytes]:
     request = urllib.request.Request(
         url, data=data, headers={"Content-Type": "application/json"} if data else {}
     )
