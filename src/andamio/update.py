@@ -322,6 +322,10 @@ def update(
     pending = [(s, r) for s, r in plans if r.result == "pending"]
     if not pending:
         return [r for _, r in plans]
+    if not commit and len(pending) > 1:
+        # copier updates only clean trees: the second update would see the first one's changes.
+        names = ", ".join(str(s.answers_path.relative_to(top)) for s, _ in pending)
+        raise AndamioError(f"--no-commit updates one answers file at a time; name one of: {names}")
     main = [r for s, r in pending if s.answers_file == ".copier-answers.yml"] or [pending[0][1]]
     label = main[0].to_version or "head"
     name = _branch_name(top, branch, label) if commit else None
