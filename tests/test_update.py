@@ -160,10 +160,8 @@ def test_several_answers_files_are_updated_on_one_branch(template_history: Path,
     # (--no-commit cannot chain two copier updates: refused up front, nothing changed)
     refused = andamio(project, "update", "--trust", "--no-commit")
     assert refused.returncode == 2 and "one answers file at a time" in refused.stderr, refused.stderr
-    assert git(project, "status", "--porcelain") == "" and git(project, "branch", "--list").split() == [
-        "*",
-        "main",
-    ]
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "branch", "--list").split() == ["*", "main"]
     # When updating
     proc = andamio(project, "update", "--trust", "--json")
     # Then both are brought to their newest version, one commit each, on one branch
