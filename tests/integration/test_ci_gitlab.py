@@ -1,0 +1,156 @@
+"""Tier 4 (integration): gitlab-ci-local runs the generated GitLab CI jobs for real.
+
+gitlab-ci-local (npm, pinned 4.72.0) reads .gitlab-ci.yml as GitLab does (includes, inputs,
+rules, needs, extends) and runs each job in its own copy of the repository with the shell
+executor.  The shared style is resolved from a local include: the project's
+``include: project:`` entries point at the library's git host, which is out of reach
+offline, so the test copies ci-templates/templates into the project and includes it locally.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from ci_helpers import (
+    EXEC_ANSWERS,
+    LIBRARY,
+    assert_parity,
+    break_unit_tests,
+    git_commit_all,
+    github_jobs_for,
+    provider_jobs,
+    runner_env,
+    timed,
+    tool,
+    uv_cache_dir,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+# Predefined variables the tests set to play a merge request, a push or a schedule.
+PREDEFINED = "CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH,CI_COMMIT_REF_NAME"
+
+
+def gitlab_ci_local(project: Path, *args: str, source: str = "push") -> tuple[int, str]:
+    tool("rsync")  # --shell-isolation copies the repository with it
+    command = [tool("gitlab-ci-local"), "--force-shell-executor", "--shell-isolation"]
+    command += ["--ignore-predefined-vars", PREDEFINED]
+    command += ["--variable", f"UV_CACHE_DIR={uv_cache_dir()}", "--variable", f"CI_PIPELINE_SOURCE={source}"]
+    proc = subprocess.run(
+        [*command, *args], cwd=project, env=runner_env(), capture_output=True, text=True, timeout=1200
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def listed_jobs(project: Path, source: str, branch: str) -> list[str]:
+    """Jobs GitLab would create for a pipeline of ``source`` on ``branch`` (rules evaluated)."""
+    command = [tool("gitlab-ci-local"), "--list-json", "--ignore-predefined-vars", PREDEFINED]
+    command += ["--variable", f"CI_PIPELINE_SOURCE={source}"]
+    command += ["--variable", f"CI_COMMIT_BRANCH={branch}", "--variable", f"CI_COMMIT_REF_NAME={branch}"]
+    proc = subprocess.run(command, cwd=project, env=runner_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return [job["name"] for job in json.loads(proc.stdout) if job["when"] != "never"]
+
+
+def use_local_library(project: Path) -> None:
+    """Point the shared-style includes at a copy of the library inside the project."""
+    shutil.copytree(LIBRARY / "templates", project / ".andamio-ci" / "templates")
+    path = project / ".gitlab-ci.yml"
+    config = yaml.safe_load(path.read_text())
+    pinned = {(i["project"], i["ref"]) for i in config["include"]}
+    assert len(pinned) == 1, f"every include must pin the same library version: {pinned}"
+    text = re.sub(
+        r"  - project: \S+\n    ref: \S+\n    file: /templates/",
+        "  - local: /.andamio-ci/templates/",
+        path.read_text(),
+    )
+    path.write_text(text)
+    git_commit_all(project, "resolve the CI library locally")
+
+
+class Rendered(dict):
+    """Projects rendered on first use, one per ci_style (each xdist worker renders its own)."""
+
+    def __init__(self, factory: pytest.TempPathFactory, template_src: Path) -> None:
+        super().__init__()
+        self.factory, self.template_src = factory, template_src
+
+    def __missing__(self, style: str) -> Path:
+        from conftest import render_project
+
+        dest = self.factory.mktemp(f"glci-{style}") / "project"
+        project = render_project(self.template_src, dest, {**EXEC_ANSWERS, "ci_style": style})
+        git_commit_all(project)
+        if style == "shared":
+            use_local_library(project)
+        self[style] = project
+        return project
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, template_src):
+    return Rendered(tmp_path_factory, template_src)
+
+
+@pytest.mark.parametrize("style", ["standalone", "shared"])
+def test_gitlab_ci_local_runs_check_test_and_pipeline_to_green(rendered, style):
+    project = rendered[style]
+    started = time.monotonic()
+    code, log = gitlab_ci_local(project, "check", "test", "pipeline")
+    timed(f"gitlab-ci-local ({style}): check + test + pipeline", time.monotonic() - started)
+    assert code == 0, log[-6000:]
+    for job in ("check", "test", "pipeline"):
+        assert re.search(rf"PASS\s+{job}\b", log), f"{job} did not pass:\n{log[-3000:]}"
+    for needle in ("$ make ci-setup", "Running stage 'train'", "quality gate passed", "## Metrics against"):
+        assert needle in log, f"missing {needle!r} in the gitlab-ci-local log"
+    artifacts = project / ".gitlab-ci-local" / "artifacts" / "pipeline"
+    assert (artifacts / "reports" / "metrics-diff.md").is_file(), "the metrics diff is not an artifact"
+
+
+# How each scenario of ci_helpers.SCENARIOS looks to GitLab: pipeline source and branch.
+GITLAB_SCENARIOS = {
+    "change": ("merge_request_event", "feature"),
+    "main": ("push", "main"),
+    "schedule": ("schedule", "main"),
+}
+
+
+@pytest.mark.parametrize("style", ["standalone", "shared"])
+def test_rules_create_the_same_jobs_as_github(rendered, style):
+    project = rendered[style]
+    created = {s: listed_jobs(project, *GITLAB_SCENARIOS[s]) for s in GITLAB_SCENARIOS}
+    assert created == {s: github_jobs_for(project, s) for s in GITLAB_SCENARIOS}
+    assert created["change"] == ["check", "test", "pipeline"]
+    assert created["main"] == ["check", "test", "pipeline", "deploy-staging", "promote"]
+    assert created["schedule"] == ["template-update"]
+    # and the job list matches GitHub and Jenkins, target for target
+    assert_parity(provider_jobs(project))
+
+
+def test_promote_waits_for_a_manual_start(rendered):
+    project = rendered["standalone"]
+    command = [tool("gitlab-ci-local"), "--list-json", "--ignore-predefined-vars", PREDEFINED]
+    command += ["--variable", "CI_COMMIT_BRANCH=main"]
+    jobs = json.loads(subprocess.run(command, cwd=project, capture_output=True, text=True, check=True).stdout)
+    promote = next(j for j in jobs if j["name"] == "promote")
+    assert promote["when"] == "manual" and promote["allow_failure"] is False
+
+
+def test_gitlab_ci_local_fails_when_a_unit_test_fails(rendered, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(
+        rendered["standalone"], broken, symlinks=True, ignore=shutil.ignore_patterns(".gitlab-ci-local")
+    )
+    break_unit_tests(broken)
+    started = time.monotonic()
+    code, log = gitlab_ci_local(broken, "test")
+    timed("gitlab-ci-local: test job of a broken project", time.monotonic() - started)
+    assert code != 0, "a failing unit test must fail the gitlab-ci-local run"
+    assert "test_fails" in log and re.search(r"FAIL\s+test\b", log), log[-3000:]

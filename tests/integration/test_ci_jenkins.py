@@ -1,0 +1,188 @@
+"""Tier 4 (integration): the Jenkinsfile and the Jenkins shared library, linted and evaluated.
+
+No Jenkins runtime can be had offline, so Jenkins is proven in two steps: npm-groovy-lint
+(CodeNarc) checks the Groovy, and ci-templates/tests/jenkins/harness.groovy evaluates the
+Jenkinsfile and the vars/ steps with recording stand-ins for the Jenkins steps (Groovy 4 from
+npm-groovy-lint's bundle, on Java 17).  What it proves: the stages, in order; which of them
+run on a change, on main and on the timer; the make targets they call; the credentials they
+bind; the approval of promote.  It compares all of that with the GitHub workflow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from ci_helpers import (
+    EXEC_ANSWERS,
+    LIBRARY,
+    SCENARIOS,
+    assert_parity,
+    github_jobs,
+    github_jobs_for,
+    groovy_classpath,
+    make_targets,
+    provider_jobs,
+    tool,
+)
+
+pytestmark = pytest.mark.integration
+
+HARNESS = LIBRARY / "tests" / "jenkins" / "harness.groovy"
+STYLES = ["standalone", "shared"]
+
+
+def harness(requests: list[list[str]], work: Path) -> list[dict]:
+    batch = work / "requests.json"
+    batch.write_text(json.dumps(requests))
+    command = ["java", "-cp", groovy_classpath(), "groovy.ui.GroovyMain", str(HARNESS), "batch", str(batch)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def groovy_lint(files_glob: str, cwd: Path, expected_files: int, *config: str) -> None:
+    command = [tool("npm-groovy-lint"), "--noserver", "--failon", "warning", "--output", "txt"]
+    proc = subprocess.run(
+        [*command, *config, "--files", files_glob], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout)  # colours off
+    linted = re.search(r"results in (\d+) linted files", plain)
+    assert linted and int(linted.group(1)) == expected_files, proc.stdout[-2000:]
+    assert "'Error'   │ 0" in proc.stdout and "'Warning' │ 0" in proc.stdout, proc.stdout[-2000:]
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory, template_src):
+    from conftest import render_project
+
+    rendered = {}
+    for style in STYLES:
+        for serving in (True, False):
+            dest = tmp_path_factory.mktemp(f"jenkins-{style}") / "project"
+            rendered[(style, serving)] = render_project(
+                template_src, dest, {**EXEC_ANSWERS, "ci_style": style, "serving": serving}
+            )
+    return rendered
+
+
+def test_npm_groovy_lint_passes_the_jenkinsfiles_and_the_library(projects, tmp_path):
+    for style in STYLES:
+        (tmp_path / style).mkdir()
+        shutil.copy2(projects[(style, True)] / "Jenkinsfile", tmp_path / style / "Jenkinsfile")
+    groovy_lint("**/Jenkinsfile", tmp_path, len(STYLES), "--config", "recommended-jenkinsfile")
+    groovy_lint("*.groovy", LIBRARY / "vars", len(list((LIBRARY / "vars").glob("*.groovy"))))
+
+
+@pytest.mark.parametrize("serving", [True, False], ids=["serving", "no-serving"])
+@pytest.mark.parametrize("style", STYLES)
+def test_jenkinsfile_stages_match_github_on_every_trigger(projects, tmp_path, style, serving):
+    project = projects[(style, serving)]
+    requests = [["jenkinsfile", str(project / "Jenkinsfile"), str(LIBRARY / "vars"), s] for s in SCENARIOS]
+    results = dict(zip(SCENARIOS, harness(requests, tmp_path), strict=True))
+    for scenario, result in results.items():
+        stages = result["stages"]
+        assert stages[0]["name"] == "setup" and stages[0]["commands"] == ["make ci-setup"]
+        assert stages[0]["runs"], "the setup stage runs on every trigger"
+        running = [s["name"] for s in stages[1:] if s["runs"]]
+        assert running == github_jobs_for(project, scenario), f"{scenario}: Jenkins runs {running}"
+    # the make targets each stage really calls (library steps executed), against GitHub's jobs
+    executed = [
+        (s["name"], [t for c in s["commands"] if c.startswith("make ") for t in make_targets(c)])
+        for s in results["main"]["stages"][1:]
+    ]
+    assert executed == github_jobs(project)
+    assert_parity(provider_jobs(project))
+    stages = {s["name"]: s for s in results["main"]["stages"]}
+    assert stages["promote"]["input"] == {
+        "message": "Promote the registered model to champion?",
+        "submitter": "ml-release",
+    }
+    assert stages["promote"]["credentials"] == ["string:mlflow-tracking-uri->MLFLOW_TRACKING_URI"]
+    assert "archive reports/**" in stages["pipeline"]["commands"]
+    if style == "shared":
+        assert results["main"]["library"] == {
+            "ref": f"andamio-ci@v{(LIBRARY / 'VERSION').read_text().strip()}"
+        }
+
+
+# Self-test of vars/*.groovy: each step with several input combinations, and its refusals.
+VARS_CASES = [
+    ("andamioSetup", {}, {"commands": ["make ci-setup"], "credentials": []}),
+    ("andamioSetup", {"dir": "ml"}, {"commands": ["make ci-setup"], "credentials": []}),
+    ("andamioMake", {"targets": "check"}, {"commands": ["make check"], "credentials": []}),
+    ("andamioMake", {"targets": " restore build "}, {"commands": ["make restore build"], "credentials": []}),
+    ("andamioMake", {}, {"error": "andamioMake: targets is required", "commands": []}),
+    (
+        "andamioMake",
+        {"targets": "check; rm -rf /"},
+        {"error": "andamioMake: targets must be make target names, got 'check; rm -rf /'", "commands": []},
+    ),
+    (
+        "andamioPipeline",
+        {},
+        {
+            "commands": [
+                "export BASE=origin/main",
+                "make restore pipeline push metrics-diff",
+                "archive reports/**",
+            ],
+            "credentials": [],
+        },
+    ),
+    (
+        "andamioPipeline",
+        {"base": "origin/develop", "archive": False},
+        {
+            "commands": ["export BASE=origin/develop", "make restore pipeline push metrics-diff"],
+            "credentials": [],
+        },
+    ),
+    (
+        "andamioDeploy",
+        {"targets": "deploy-staging"},
+        {"commands": ["make deploy-staging"], "credentials": []},
+    ),
+    (
+        "andamioDeploy",
+        {"targets": "promote", "credentialsId": "mlflow", "variable": "MLFLOW_TRACKING_URI"},
+        {"commands": ["make promote"], "credentials": ["string:mlflow->MLFLOW_TRACKING_URI"]},
+    ),
+    (
+        "andamioDeploy",
+        {"targets": "promote", "credentialsId": "mlflow"},
+        {"error": "andamioDeploy: variable is required with credentialsId", "commands": []},
+    ),
+    (
+        "andamioTemplateUpdate",
+        {},
+        {"error": "andamioTemplateUpdate: credentialsId is required", "commands": []},
+    ),
+]
+
+
+def test_library_steps_behave_for_every_input_combination(tmp_path):
+    requests = [["step", str(LIBRARY / "vars"), step, json.dumps(args)] for step, args, _ in VARS_CASES]
+    results = harness(requests, tmp_path)
+    for (step, args, expected), result in zip(VARS_CASES, results, strict=True):
+        assert result == expected, f"{step}({args}) gave {result}"
+    # the template update pushes a branch, with the credential bound, only after the update
+    update = harness(
+        [
+            [
+                "step",
+                str(LIBRARY / "vars"),
+                "andamioTemplateUpdate",
+                '{"credentialsId": "git", "branch": "tu"}',
+            ]
+        ],
+        tmp_path,
+    )[0]
+    assert update["commands"][:2] == ["make template-update", "export UPDATE_BRANCH=tu"]
+    assert 'git push --force origin "HEAD:$UPDATE_BRANCH"' in update["commands"][2]
+    assert update["credentials"] == ["git:git"]
