@@ -12,7 +12,11 @@ UNKNOWN = "unknown"
 
 def _is_pipeline_file(path: str) -> bool:
     """Files the pipeline itself rewrites while it runs: they do not make the code dirty."""
-    return path == "dvc.lock" or path.endswith(".gitignore") or path.startswith("reports/")
+    return (
+        path in {"dvc.lock", "docs/model_card.md"}
+        or path.endswith(".gitignore")
+        or path.startswith("reports/")
+    )
 
 
 def git_commit(root: Path) -> str:
