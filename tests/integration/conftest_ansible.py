@@ -123,6 +123,7 @@ class Lab:
             "mlflow_server_pip_find_links": ["/srv/wheelhouse"],
             # Services listen on the host's address inside its own network namespace.
             "mlflow_server_bind_address": "{{ ansible_host }}",
+            "mlflow_server_workers": 1,  # two cores shared with the rest of the suite
             "model_service_command": "{{ python_runtime_venv }}/bin/andamio-standin-serve",
             "model_service_bind_address": "{{ ansible_host }}",
             "model_service_bundle_src": str(self.workdir / "bundle"),
