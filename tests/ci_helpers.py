@@ -328,3 +328,19 @@ def act(repo: Path, work: Path, *args: str) -> tuple[int, str]:
     command += ["--no-cache-server", "--artifact-server-addr", "127.0.0.1", *local, *args]
     proc = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=1200)
     return proc.returncode, proc.stdout + proc.stderr
+
+
+def use_local_library(project: Path) -> None:
+    """Point a shared-style .gitlab-ci.yml at a copy of the library inside the project.
+
+    Its ``include: project:`` entries name the library on the team's git host, out of reach
+    offline; gitlab-ci-local then resolves the same files, with the same inputs, locally.
+    """
+    shutil.copytree(LIBRARY / "templates", project / ".andamio-ci" / "templates")
+    path = project / ".gitlab-ci.yml"
+    config = yaml.safe_load(path.read_text())
+    pinned = {(include["project"], include["ref"]) for include in config["include"]}
+    assert len(pinned) == 1, f"every include must pin the same library version: {pinned}"
+    pattern = r"  - project: \S+\n    ref: \S+\n    file: /templates/"
+    path.write_text(re.sub(pattern, "  - local: /.andamio-ci/templates/", path.read_text()))
+    git_commit_all(project, "resolve the CI library locally")

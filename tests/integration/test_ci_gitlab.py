@@ -17,10 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from ci_helpers import (
     EXEC_ANSWERS,
-    LIBRARY,
     assert_parity,
     break_unit_tests,
     git_commit_all,
@@ -29,6 +27,7 @@ from ci_helpers import (
     runner_env,
     timed,
     tool,
+    use_local_library,
     uv_cache_dir,
 )
 
@@ -57,22 +56,6 @@ def listed_jobs(project: Path, source: str, branch: str) -> list[str]:
     proc = subprocess.run(command, cwd=project, env=runner_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return [job["name"] for job in json.loads(proc.stdout) if job["when"] != "never"]
-
-
-def use_local_library(project: Path) -> None:
-    """Point the shared-style includes at a copy of the library inside the project."""
-    shutil.copytree(LIBRARY / "templates", project / ".andamio-ci" / "templates")
-    path = project / ".gitlab-ci.yml"
-    config = yaml.safe_load(path.read_text())
-    pinned = {(i["project"], i["ref"]) for i in config["include"]}
-    assert len(pinned) == 1, f"every include must pin the same library version: {pinned}"
-    text = re.sub(
-        r"  - project: \S+\n    ref: \S+\n    file: /templates/",
-        "  - local: /.andamio-ci/templates/",
-        path.read_text(),
-    )
-    path.write_text(text)
-    git_commit_all(project, "resolve the CI library locally")
 
 
 class Rendered(dict):
