@@ -19,7 +19,10 @@ index=${3:?INDEX missing}
 rootfs=${4:?ROOTFS missing}
 state=${5:?STATE_DIR missing}
 
-[[ $index =~ ^[0-9]+$ ]] && ((index >= 1 && index <= 250)) || { echo "INDEX must be 1..250" >&2; exit 2; }
+if ! [[ $index =~ ^[0-9]+$ ]] || ((index < 1 || index > 250)); then
+    echo "INDEX must be 1..250" >&2
+    exit 2
+fi
 netns=andamio-$name
 veth_host=anda${index}h # interface names are limited to 15 characters
 veth_peer=anda${index}n

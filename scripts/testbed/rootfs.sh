@@ -101,7 +101,7 @@ mv "$tmp" "$out"
 # Trees built from an older recipe are dead weight, unless a running host still uses one.
 for old in "$cache"/rootfs-*; do
     [[ -d $old && $old != "$out" ]] || continue
-    grep -q "lowerdir=$old[,:]" /proc/mounts || rm -rf "$old"
+    grep -q "lowerdir=${old}[,:]" /proc/mounts || rm -rf "$old"
 done
 log "ready in $((SECONDS - started)) s: $out ($(du -sh "$out" | cut -f1))"
 echo "$out"
