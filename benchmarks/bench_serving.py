@@ -47,6 +47,8 @@ class Server:
         self.name, self.port = name, port
         self.log = (BUILD / f"{name}.log").open("wb")
         env = {**os.environ, "MLFLOW_MODELS_WORKERS": "1", "MAX_BATCH_SIZE": "1000"}
+        # `mlflow models serve` execs `uvicorn` from PATH: the project's venv first
+        env["PATH"] = f"{Path(cmd[0]).parent}{os.pathsep}{env.get('PATH', '')}"
         self.proc = subprocess.Popen(
             cmd, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
