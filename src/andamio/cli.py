@@ -81,7 +81,7 @@ def new(
                 git=git,
             )
     except AndamioError as error:
-        err.print(f"[bold red]error:[/] {error}")
+        err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     except KeyboardInterrupt:
         err.print("[yellow]aborted[/]")
