@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(git make)
+# Ansible roles (issue 4): throwaway hosts = debootstrap rootfs + systemd-nspawn in a netns.
+APT_PACKAGES+=(debootstrap dpkg-dev systemd-container iproute2 openssh-client util-linux)
 # Serving and monitoring (issue 6): promtool, amtool and the servers the stack test runs.
 APT_PACKAGES+=(prometheus prometheus-alertmanager)
 # CI/CD (issue 3): rsync for gitlab-ci-local's shell isolation, shellcheck for actionlint's
