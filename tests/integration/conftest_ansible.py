@@ -172,5 +172,7 @@ def testbed(ansible_workdir: Path) -> Iterator[Lab]:
     yield bed
     problems = bed.stop_all()
     h.CACHE.mkdir(parents=True, exist_ok=True)
-    (h.CACHE / "ansible-timings.json").write_text(json.dumps(bed.timings, indent=2, sort_keys=True))
+    # One file per xdist worker (or "main"), so that parallel workers keep their numbers.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    (h.CACHE / f"ansible-timings-{worker}.json").write_text(json.dumps(bed.timings, indent=2, sort_keys=True))
     assert not problems, f"tear-down left things behind: {problems}"
