@@ -312,7 +312,7 @@ def act(repo: Path, work: Path, *args: str) -> tuple[int, str]:
     """Run act on the host executor in ``repo``; return its exit code and log."""
     binary = tool("act")
     stand_ins = work / "bin"
-    stand_ins.mkdir(exist_ok=True)
+    stand_ins.mkdir(parents=True, exist_ok=True)
     shutil.copy2(STUBS / "gh", stand_ins / "gh")
     event = work / "event.json"
     event.write_text(PULL_REQUEST_EVENT)
