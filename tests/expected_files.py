@@ -15,6 +15,7 @@ SERVING: Callable[[Answers], bool] = lambda a: bool(a.get("serving", True))  # n
 # kubernetes is asked only when serving is on (unasked: not recorded in the answers file)
 KUBERNETES: Callable[[Answers], bool] = lambda a: SERVING(a) and bool(a.get("kubernetes"))  # noqa: E731
 AIRGAPPED: Callable[[Answers], bool] = lambda a: bool(a.get("airgapped"))  # noqa: E731
+ANSIBLE: Callable[[Answers], bool] = lambda a: bool(a.get("ansible", True))  # noqa: E731
 
 
 def _standalone(answers: Answers) -> bool:
@@ -117,6 +118,21 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     (".github/actions/setup/action.yml", lambda a: "github" in a["ci_providers"] and _standalone(a)),
     (".gitlab-ci.yml", lambda a: "gitlab" in a["ci_providers"]),
     ("Jenkinsfile", lambda a: "jenkins" in a["ci_providers"]),
+    # On-prem hosts (issue 4): inventory + playbook using the andamio.mlops collection
+    *[
+        (f"deploy/ansible/{name}", ANSIBLE)
+        for name in (
+            "ansible.cfg",
+            "inventory.yml",
+            "playbook.yml",
+            "requirements.yml",
+            "group_vars/all/main.yml",
+            "group_vars/all/vault.example.yml",
+            "group_vars/inference.yml",
+            "group_vars/training.yml",
+            "group_vars/monitoring.yml",
+        )
+    ],
 ]
 
 

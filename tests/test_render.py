@@ -20,6 +20,13 @@ MATRIX = render_matrix()
 JINJA_LEFTOVER = re.compile(r"{{|}}|{%|%}|{#|#}")
 # GitHub Actions expressions, ${{ ... }}, are meant to survive in .github/ files (and only there).
 GITHUB_EXPRESSION = re.compile(r"\$\{\{[^{}]*\}\}")
+# Ansible's own Jinja, {{ ... }}, is meant to survive in deploy/ansible/, unless it names a
+# copier question (then it is a template expression that was not rendered).
+ANSIBLE_EXPRESSION = re.compile(r"\{\{\s*\(?\s*([A-Za-z_]\w*)[^{}]*\}\}")
+
+
+def _strip_ansible(text: str) -> str:
+    return ANSIBLE_EXPRESSION.sub(lambda m: m.group(0) if m.group(1) in questions() else "", text)
 
 
 def _files(project: Path) -> set[str]:
@@ -39,6 +46,7 @@ def _check_project(project: Path) -> None:
     for rel in sorted(actual):
         text = (project / rel).read_text(encoding="utf-8")
         scanned = GITHUB_EXPRESSION.sub("", text) if rel.startswith(".github/") else text
+        scanned = _strip_ansible(scanned) if rel.startswith("deploy/ansible/") else scanned
         leftover = JINJA_LEFTOVER.search(scanned)
         assert not leftover, (
             f"{rel}: Jinja syntax survived rendering near "

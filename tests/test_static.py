@@ -81,7 +81,11 @@ def test_verbatim_files_hold_no_jinja():
         str(p.relative_to(TEMPLATE))
         for p in ALL_FILES
         if p.suffix != ".jinja"
-        and re.search(r"{{ *[a-z_]+ *}}|{%-? *(if|for|raw)\b", p.read_text(encoding="utf-8"))
+        and (
+            re.search(r"{%-? *(if|for|raw)\b", text := p.read_text(encoding="utf-8"))
+            # {{ name }} of a copier question; other names are another tool's (Ansible's) Jinja
+            or any(name in questions() for name in re.findall(r"{{ *([a-z_]+) *}}", text))
+        )
     ]
     assert not leaked, f"Jinja syntax in files that are copied verbatim: {leaked}"
 
