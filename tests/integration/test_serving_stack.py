@@ -407,4 +407,4 @@ def test_api_under_load_fuzzing_and_prometheus_alerting(project: Path, stack: di
         ],
         timeout=60,
     )
-    assert received[0]["status"]["state"] in {"active", "suppressed"}, received
+    assert received[0]["status"]["state"] in {"active", "suppressed", "unprocessed"}, received
