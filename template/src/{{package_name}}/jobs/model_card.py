@@ -76,7 +76,8 @@ def render(
         "## Data",
         "",
         f"- Dataset: `{params.get('data', {}).get('dataset', 'unknown')}`",
-        f"- Split: {params.get('prepare', {})}",
+        "- Split: "
+        + (", ".join(f"{k} = {v}" for k, v in params.get("prepare", {}).items()) or "unknown"),
         f"- Training data (DVC hash of `data/prepared`): `{metadata.get('data_hash')}`",
         f"- Target: `{schema.get('target', 'unknown')}`; {len(features)} input features",
         "",
