@@ -7,6 +7,7 @@ dashboards) relies on these names and labels.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -143,40 +144,38 @@ class Metrics:
         """Create every metric and pre-create the series alerts expect to exist."""
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
+        # Every metric goes to this app's own collector registry, not the process-global one.
+        counter, histogram = partial(Counter, registry=r), partial(Histogram, registry=r)
+        gauge, info = partial(Gauge, registry=r), partial(Info, registry=r)
+        self.requests = counter(
             "model_api_requests",
             "HTTP requests by route, method and status code",
             ["route", "method", "status"],
-            registry=r,
         )
-        self.latency = Histogram(
+        self.latency = histogram(
             "model_api_request_duration_seconds",
             "Request latency by route, method and status code",
             ["route", "method", "status"],
             buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.batch_size = Histogram(
-            "model_api_batch_rows", "Rows per prediction request", buckets=BATCH_BUCKETS, registry=r
+        self.batch_size = histogram(
+            "model_api_batch_rows", "Rows per prediction request", buckets=BATCH_BUCKETS
         )
-        self.predictions = Histogram(
+        self.predictions = histogram(
             "model_api_prediction_value",
             "Distribution of the predicted values (classes or targets)",
             buckets=sorted(set(prediction_buckets)),
-            registry=r,
         )
-        self.classes = Counter(
+        self.classes = counter(
             "model_api_predicted_class",
             "Predicted rows per class (classification)",
             ["class_label"],
-            registry=r,
         )
-        self.model_info = Info("model_api_model", "The served model and its lineage", registry=r)
-        self.loaded = Gauge("model_api_model_loaded", "1 once the model is loaded", registry=r)
-        self.trained = Gauge(
+        self.model_info = info("model_api_model", "The served model and its lineage")
+        self.loaded = gauge("model_api_model_loaded", "1 once the model is loaded")
+        self.trained = gauge(
             "model_api_model_trained_timestamp_seconds",
             "When the served model was trained (Unix time)",
-            registry=r,
         )
         self.window = DriftWindow(len(detector.feature_names), params.window)
         r.register(DriftCollector(detector, self.window, params))
