@@ -31,6 +31,7 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     (".dvc/config", ALWAYS),
     (".pre-commit-config.yaml", ALWAYS),
     ("Makefile", ALWAYS),
+    ("scripts/change_request.py", ALWAYS),  # push a branch and open its PR/MR (issues 5, 7)
     ("README.md", ALWAYS),
     ("dvc.yaml", ALWAYS),
     ("params.yaml", ALWAYS),

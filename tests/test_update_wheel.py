@@ -3,7 +3,10 @@
 A clone of this checkout gets two tags in a temporary folder (never on the real
 repository); a wheel is built at each tag.  A project made by the first wheel on
 one machine (a laptop) is found behind, and updated, on another (a CI runner: its own
-home folder) after the second wheel is installed -- no network, no source checkout.
+home folder) after the second wheel is installed -- no source checkout.  The second test
+runs what the scheduled template-update CI job runs, `make template-update change-request`,
+on a fresh runner: the update lands on a branch pushed to the project's (bare) remote and a
+merge request opens with the summary (the forge's API played by tests/stand_ins.py).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pytest
 import yaml
 from conftest import ROOT
 from history import commit_all, git
+from stand_ins import ForgeAPI, serve
 
 pytestmark = pytest.mark.slow
 
@@ -34,29 +38,37 @@ def run(*cmd: str, cwd: Path | None = None, env: dict[str, str] | None = None, c
     return proc
 
 
-def test_a_project_from_an_old_wheel_updates_offline_after_an_upgrade(tmp_path: Path):
-    # Given a clone of the committed checkout, tagged v0.1.0, and a wheel of it
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Wheels of two releases: v0.1.0 (this checkout) and v0.2.0 (a README line changed)."""
+    tmp_path = tmp_path_factory.mktemp("releases")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", "--no-local", str(ROOT), str(clone))
     git(clone, "tag", "v0.1.0")
     run(UV, "build", "--wheel", "--out-dir", str(tmp_path / "dist1"), str(clone))
-    # ...and a v0.2.0 that changes a README line
     readme = clone / "template" / "README.md.jinja"
     readme.write_text(readme.read_text().replace(LINE, LINE + " (v0.2.0)"))
     commit_all(clone, "template v0.2.0")
     git(clone, "tag", "v0.2.0")
     run(UV, "build", "--wheel", "--out-dir", str(tmp_path / "dist2"), str(clone))
-    wheel1, wheel2 = next((tmp_path / "dist1").glob("*.whl")), next((tmp_path / "dist2").glob("*.whl"))
+    run("rm", "-rf", str(clone))  # nothing but the wheels can help from here on
+    return next((tmp_path / "dist1").glob("*.whl")), next((tmp_path / "dist2").glob("*.whl"))
 
+
+def machines(tmp_path: Path, venv: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Two machines: a laptop that renders, a CI runner that updates (own home folders)."""
+    base = {k: v for k, v in os.environ.items() if k != "XDG_DATA_HOME" and not k.startswith("GIT_")}
+    base["PATH"] = os.pathsep.join([str(venv / "bin"), str(Path(UV).parent), os.environ["PATH"]])
+    return {**base, "HOME": str(tmp_path / "laptop")}, {**base, "HOME": str(tmp_path / "runner")}
+
+
+def test_a_project_from_an_old_wheel_updates_offline_after_an_upgrade(tmp_path: Path, wheels):
+    wheel1, wheel2 = wheels
     venv = tmp_path / "venv"
     python, andamio = str(venv / "bin" / "python"), str(venv / "bin" / "andamio")
     run(UV, "venv", "--quiet", "--python", sys.executable, str(venv))
     run(UV, "pip", "install", "--quiet", "--python", python, str(wheel1))
-    # Two machines: a laptop that renders, a CI runner that updates (own home folders, no XDG override)
-    base = {k: v for k, v in os.environ.items() if k != "XDG_DATA_HOME"}
-    base["PATH"] = f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    laptop = {**base, "HOME": str(tmp_path / "laptop")}
-    runner = {**base, "HOME": str(tmp_path / "runner")}
+    laptop, runner = machines(tmp_path, venv)
 
     # When the first release renders a project on the laptop
     project = tmp_path / "project"
@@ -69,8 +81,7 @@ def test_a_project_from_an_old_wheel_updates_offline_after_an_upgrade(tmp_path: 
     assert answers["_commit"] == "v0.1.0"
     assert run(andamio, "check", str(project), env=laptop).returncode == 0
 
-    # When andamio is upgraded (the clone is gone: nothing but the wheel can help)
-    run("rm", "-rf", str(clone))
+    # When andamio is upgraded
     run(UV, "pip", "install", "--quiet", "--reinstall", "--no-deps", "--python", python, str(wheel2))
 
     # Then on the CI runner check reports the project behind, and update brings v0.2.0 offline
@@ -84,3 +95,52 @@ def test_a_project_from_an_old_wheel_updates_offline_after_an_upgrade(tmp_path: 
     assert "model (v0.2.0)" in (project / "README.md").read_text()
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["_commit"] == "v0.2.0" and answers["_src_path"] == "~/.local/share/andamio/template"
+
+
+def test_the_scheduled_ci_job_opens_a_merge_request_from_a_fresh_runner(tmp_path: Path, wheels):
+    wheel1, wheel2 = wheels
+    venv = tmp_path / "venv"
+    run(UV, "venv", "--quiet", "--python", sys.executable, str(venv))
+    run(UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheel1))
+    laptop, runner = machines(tmp_path, venv)
+    # Given a project made on a laptop by release v0.1.0, pushed to its remote
+    seed = tmp_path / "seed"
+    run(str(venv / "bin" / "andamio"), "new", str(seed), "--defaults", env=laptop)
+    git(tmp_path, "clone", "-q", "--bare", str(seed), "origin.git")
+
+    # When a CI runner that never saw andamio checks it out (detached, as GitLab does) and
+    # runs the template-update job with the newest release (v0.2.0: ANDAMIO_SPEC, the index's newest)
+    project = tmp_path / "project"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(project))
+    git(project, "checkout", "-q", "--detach")
+    runner = {**runner, "PATH": os.pathsep.join(runner["PATH"].split(os.pathsep)[1:])}  # no andamio on PATH
+    with serve(ForgeAPI("gitlab", "t0ken")) as api:
+        ci = {
+            **runner,
+            "GITLAB_CI": "true",
+            "CI_API_V4_URL": f"{api.url}/api/v4",
+            "CI_PROJECT_ID": "acme/churn",
+            "CI_DEFAULT_BRANCH": "main",
+            "FORGE_PUSH_URL": str(tmp_path / "origin.git"),
+            "FORGE_TOKEN": "t0ken",
+        }
+        job_command = ("make", "template-update", "change-request", f"ANDAMIO_SPEC={wheel2}")
+        job = run(*job_command, cwd=project, env=ci)
+
+        # Then the update is on the branch template-update of the remote, and a merge request asks for it
+        origin = tmp_path / "origin.git"
+        assert "model (v0.2.0)" in git(origin, "show", "template-update:README.md")
+        assert "_commit: v0.2.0" in git(origin, "show", "template-update:.copier-answers.yml")
+        (call,) = api.calls
+        assert (call.method, call.path) == ("POST", "/api/v4/projects/acme/churn/merge_requests")
+        assert call.body["source_branch"] == "template-update" and call.body["target_branch"] == "main"
+        assert call.body["title"] == "Update .copier-answers.yml from template v0.1.0 to v0.2.0"
+        assert "| `.` (.copier-answers.yml) | v0.1.0 | v0.2.0 | updated |" in call.body["description"]
+        assert "opened the merge request template-update -> main" in job.stdout, job.stdout
+
+        # And once it is merged, the next scheduled run has nothing to propose
+        git(project, "checkout", "-q", "--detach", "template-update")
+        again = run(*job_command, cwd=project, env=ci)
+    assert "nothing to propose" in again.stdout, again.stdout + again.stderr
+    assert len(api.calls) == 1
+    assert git(project, "status", "--porcelain") == ""

@@ -370,8 +370,11 @@ def update(
 def summary_markdown(results: list[UpdateResult]) -> str:
     """Write a PR/MR description: what was updated, and which files need a human."""
     lines = ["## Template update", "", "| project | from | to | result |", "|---|---|---|---|"]
+    here = Path.cwd()
     for r in results:
-        lines.append(f"| `{r.project}` ({r.answers_file}) | {r.from_version} | {r.to_version} | {r.result} |")
+        where = Path(r.project)
+        shown = where.relative_to(here).as_posix() if where.is_relative_to(here) else str(where)
+        lines.append(f"| `{shown}` ({r.answers_file}) | {r.from_version} | {r.to_version} | {r.result} |")
     conflicts = [c for r in results for c in r.conflicts]
     if conflicts:
         lines += ["", "### Conflicts to resolve", "", "Search for `<<<<<<<` in:", ""]
