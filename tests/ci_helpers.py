@@ -23,7 +23,17 @@ LIBRARY = ROOT / "ci-templates"
 STUBS = ROOT / "tests" / "integration" / "ci_stubs"
 
 # The jobs of the generated pipelines, in order (build and drift only with serving).
-ALL_JOBS = ["check", "test", "pipeline", "build", "deploy-staging", "promote", "drift", "template-update"]
+ALL_JOBS = [
+    "check",
+    "test",
+    "audit",
+    "pipeline",
+    "build",
+    "deploy-staging",
+    "promote",
+    "drift",
+    "template-update",
+]
 SERVING_ONLY = {"build", "drift"}
 
 Jobs = list[tuple[str, list[str]]]

@@ -68,7 +68,7 @@ PUBLIC_HOSTS = [
 ]
 IMAGE_LINE = re.compile(r"^\s*(?:-\s+)?image:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
 FROM_LINE = re.compile(r"^FROM\s+(?:--platform=\S+\s+)?(\S+)", re.MULTILINE)
-JENKINS_IMAGE = re.compile(r"""image\s*\(?\s*['"]([^'"]+)['"]""")
+JENKINS_IMAGE = re.compile(r"""(?<![\w-])image\s*\(?\s*['"]([^'"]+)['"]""")
 
 
 @pytest.fixture(scope="module")

@@ -117,7 +117,11 @@ def test_providers_run_the_same_jobs_in_the_same_order(projects, style, serving)
     assert_parity(jobs)
     targets = dict(jobs["github"])
     assert targets["pipeline"] == ["restore", "pipeline", "push", "metrics-diff"]
-    assert targets["promote"] == ["promote"] and targets["template-update"] == ["template-update"]
+    assert targets["audit"] == ["audit"] and targets["deploy-staging"] == ["deploy-staging"]
+    assert targets["promote"] == ["promote", "deploy-prod"]
+    assert targets["template-update"] == ["template-update", "change-request"]
+    if serving:  # serving answers kubernetes too, by default: the image is pushed for the overlays
+        assert targets["build"] == ["restore", "build", "push-image"]
 
 
 def test_parity_fails_when_one_provider_gains_a_job(projects, tmp_path):

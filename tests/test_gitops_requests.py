@@ -200,14 +200,15 @@ def test_the_image_tag_follows_the_image_inputs_only(project):
 @pytest.mark.parametrize(
     ("drop", "extra", "message"),
     [
-        ("FORGE_TOKEN", {}, "FORGE_TOKEN is not set"),
-        ("GITLAB_CI", {}, "FORGE must be one of github, gitlab"),
-        (None, {"FORGE_TOKEN": "wrong"}, "HTTP 401"),
+        (("FORGE_TOKEN",), {}, "FORGE_TOKEN is not set"),
+        (("GITLAB_CI", "CI_API_V4_URL"), {}, "FORGE must be one of github, gitlab"),
+        ((), {"FORGE": "bitbucket"}, "FORGE must be one of github, gitlab (got bitbucket)"),
+        ((), {"FORGE_TOKEN": "wrong"}, "HTTP 401"),
     ],
 )
 def test_change_request_fails_clearly_and_pushes_nothing_without_credentials(project, drop, extra, message):
     with serve(ForgeAPI("gitlab", TOKEN)) as api:
-        env = {k: v for k, v in gitlab_env(api, project).items() if k != drop} | extra
+        env = {k: v for k, v in gitlab_env(api, project).items() if k not in drop} | extra
         proc = make(project, "deploy-staging", env=env)
     assert proc.returncode != 0 and message in proc.stderr, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr

@@ -43,7 +43,8 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Wheels of two releases: v0.1.0 (this checkout) and v0.2.0 (a README line changed)."""
     tmp_path = tmp_path_factory.mktemp("releases")
     clone = tmp_path / "clone"
-    git(tmp_path, "clone", "-q", "--no-local", str(ROOT), str(clone))
+    # --no-tags: the checkout's own release tags stay out of this made-up history
+    git(tmp_path, "clone", "-q", "--no-local", "--no-tags", str(ROOT), str(clone))
     git(clone, "tag", "v0.1.0")
     run(UV, "build", "--wheel", "--out-dir", str(tmp_path / "dist1"), str(clone))
     readme = clone / "template" / "README.md.jinja"

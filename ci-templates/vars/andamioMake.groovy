@@ -1,8 +1,10 @@
-// andamio ci-templates: run make targets of the project (check, test, build, drift, ...).
+// andamio ci-templates: run make targets of the project (check, test, audit, build, drift, ...).
 //
 // Inputs (named arguments):
-//   targets: String, required - make targets, space-separated (e.g. 'restore build')
-//   dir:     String - folder of the project inside the repository (default '.')
+//   targets:               String, required - make targets, space-separated (e.g. 'restore build')
+//   registryCredentialsId: String - username/password credential bound to REGISTRY_USER and
+//                          REGISTRY_PASSWORD, for `make push-image` (default: none)
+//   dir:                   String - folder of the project inside the repository (default '.')
 void call(Map args = [:]) {
     String targets = args.get('targets', '').trim()
     if (!targets) {
@@ -11,7 +13,12 @@ void call(Map args = [:]) {
     if (!(targets ==~ /[A-Za-z0-9_. -]+/)) {
         error "andamioMake: targets must be make target names, got '${targets}'"
     }
+    String registryCredentialsId = args.get('registryCredentialsId', '')
+    List secrets = registryCredentialsId ? [usernamePassword(credentialsId: registryCredentialsId,
+        usernameVariable: 'REGISTRY_USER', passwordVariable: 'REGISTRY_PASSWORD')] : []
     dir(args.get('dir', '.')) {
-        sh "make ${targets}"
+        withCredentials(secrets) {
+            sh "make ${targets}"
+        }
     }
 }

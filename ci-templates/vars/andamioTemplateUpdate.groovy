@@ -1,9 +1,13 @@
-// andamio ci-templates: the scheduled template update (`make template-update`); when the
-// project is behind the template, the change is pushed to a branch for review.
+// andamio ci-templates: the scheduled template update, `make template-update change-request`:
+// when the project is behind the template, `andamio update` commits on a branch and the
+// project's `change-request` target pushes it and opens its PR/MR with the summary.  Requires
+// the project's `template-update` and `change-request` make targets, and FORGE (plus
+// FORGE_API_URL and FORGE_PROJECT) in the environment: Jenkins detects no forge.
 //
 // Inputs (named arguments):
-//   credentialsId: String, required - git username/password credential allowed to push
-//   branch:        String - branch the update is pushed to (default 'template-update')
+//   credentialsId: String, required - secret-text credential bound to FORGE_TOKEN (a token
+//                  allowed to push branches and open PRs/MRs)
+//   branch:        String - branch the update is committed on (default 'template-update')
 //   dir:           String - folder of the project inside the repository (default '.')
 void call(Map args = [:]) {
     String credentialsId = args.get('credentialsId', '')
@@ -11,20 +15,13 @@ void call(Map args = [:]) {
         error 'andamioTemplateUpdate: credentialsId is required'
     }
     String branch = args.get('branch', 'template-update')
+    if (!(branch ==~ /[A-Za-z0-9_.\/-]+/)) {
+        error "andamioTemplateUpdate: branch must be a branch name, got '${branch}'"
+    }
     dir(args.get('dir', '.')) {
-        sh 'make template-update'
-        withCredentials([gitUsernamePassword(credentialsId: credentialsId, gitToolName: 'Default')]) {
+        withCredentials([string(credentialsId: credentialsId, variable: 'FORGE_TOKEN')]) {
             withEnv(["UPDATE_BRANCH=${branch}"]) {
-                sh '''
-                    if [ -n "$(git status --porcelain)" ]; then
-                      git switch -c "$UPDATE_BRANCH"
-                      git -c user.name="andamio bot" -c user.email="ci@users.noreply.invalid" \\
-                        commit -qam "Update from the andamio template"
-                      git push --force origin "HEAD:$UPDATE_BRANCH"
-                    else
-                      echo "up to date with the template"
-                    fi
-                '''
+                sh 'make template-update change-request'
             }
         }
     }

@@ -12,7 +12,7 @@ to propose: the script says so and exits 0.  Standard library only: it runs befo
 
 Settings, from the environment (GitHub Actions and GitLab CI fill most of them):
 
-    FORGE           github | gitlab (default: GITHUB_ACTIONS / GITLAB_CI say which)
+    FORGE           github | gitlab (default: the CI's variables say which)
     FORGE_TOKEN     may push branches and open PRs/MRs (a CI secret)
     FORGE_API_URL   API root (default: GITHUB_API_URL / CI_API_V4_URL)
     FORGE_PROJECT   owner/name (GitHub, default GITHUB_REPOSITORY) or the project id or
@@ -56,9 +56,9 @@ def forge(env: dict[str, str]) -> str:
     """Return ``github`` or ``gitlab``: FORGE, else the CI system this runs on."""
     name = env.get("FORGE", "").strip().lower()
     if not name:
-        if env.get("GITHUB_ACTIONS") == "true":
+        if env.get("GITHUB_ACTIONS") == "true" or env.get("GITHUB_API_URL"):
             name = "github"
-        elif env.get("GITLAB_CI") == "true":
+        elif env.get("GITLAB_CI") == "true" or env.get("CI_API_V4_URL"):
             name = "gitlab"
     if name not in FORGES:
         raise ChangeRequestError(

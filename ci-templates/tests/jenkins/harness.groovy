@@ -13,6 +13,19 @@
 import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
 
+class Credential {
+    String id
+}
+
+class EnvironmentBlock {
+    Map env
+    Map<String, Object> values = [:]
+
+    void propertyMissing(String name, Object value) {
+        values[name] = value
+    }
+}
+
 class Recorder {
     List<Map> stages = []
     Map current = null
@@ -47,10 +60,19 @@ Map runOne(List<String> args) {
     ['agent', 'timeout', 'disableConcurrentBuilds', 'buildDiscarder', 'logRotator', 'cron', 'message', 'submitter']
         .each { name -> binding.setVariable(name, { Object... ignored -> null }) }
     ['pipeline', 'options', 'triggers', 'stages', 'steps', 'post', 'always'].each { name -> binding.setVariable(name, run) }
+    // environment { X = '...'; Y = credentials('id') }: `env` readable, secret-text credentials
+    // recorded like withCredentials' string() bindings, in the order written.
+    binding.setVariable('credentials', { String id -> new Credential(id: id) })
     binding.setVariable('environment', { Closure body ->
+        EnvironmentBlock block = new EnvironmentBlock(env: binding.getVariable('env') as Map)
         body.resolveStrategy = Closure.DELEGATE_FIRST
-        body.delegate = new Expando()
+        body.delegate = block
         body.call()
+        block.values.each { String name, Object value ->
+            if (value instanceof Credential) {
+                (rec.current == null ? rec.credentials : rec.current.credentials) << "string:${value.id}->${name}"
+            }
+        }
     })
     binding.setVariable('stage', { String name, Closure body ->
         rec.current = [name: name, commands: [], credentials: [], input: null, runs: true]
@@ -77,7 +99,9 @@ Map runOne(List<String> args) {
         body.call()
     })
     binding.setVariable('string', { Map spec -> "string:${spec.credentialsId}->${spec.variable}" })
-    binding.setVariable('gitUsernamePassword', { Map spec -> "git:${spec.credentialsId}" })
+    binding.setVariable('usernamePassword', { Map spec ->
+        "usernamePassword:${spec.credentialsId}->${spec.usernameVariable}:${spec.passwordVariable}"
+    })
     binding.setVariable('withCredentials', { List bindings, Closure body ->
         bindings.each { (rec.current == null ? rec.credentials : rec.current.credentials) << it }
         body.call()
