@@ -310,6 +310,11 @@ REMOTE_ACTIONS = {
     "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02": "upload-artifact",
     "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093": "download-artifact",
 }
+PUSH_EVENT = """{
+  "ref": "refs/heads/main",
+  "repository": {"full_name": "acme/churn", "name": "churn", "owner": {"login": "acme"},
+                 "default_branch": "main"}
+}"""
 PULL_REQUEST_EVENT = """{
   "pull_request": {"number": 7, "head": {"ref": "feature", "repo": {"full_name": "acme/churn"}},
                    "base": {"ref": "main", "repo": {"full_name": "acme/churn"}}},
@@ -318,14 +323,16 @@ PULL_REQUEST_EVENT = """{
 }"""
 
 
-def act(repo: Path, work: Path, *args: str) -> tuple[int, str]:
-    """Run act on the host executor in ``repo``; return its exit code and log."""
+def act(
+    repo: Path, work: Path, *args: str, event: str = "pull_request", payload: str = PULL_REQUEST_EVENT
+) -> tuple[int, str]:
+    """Run act on the host executor in ``repo`` for ``event``; return its exit code and log."""
     binary = tool("act")
     stand_ins = work / "bin"
     stand_ins.mkdir(parents=True, exist_ok=True)
     shutil.copy2(STUBS / "gh", stand_ins / "gh")
-    event = work / "event.json"
-    event.write_text(PULL_REQUEST_EVENT)
+    event_file = work / "event.json"
+    event_file.write_text(payload)
     local = [f"--local-repository={ref}={STUBS / name}" for ref, name in REMOTE_ACTIONS.items()]
     env = runner_env(
         PATH=f"{stand_ins}:{Path(binary).parent}:{os.environ['PATH']}",
@@ -334,7 +341,7 @@ def act(repo: Path, work: Path, *args: str) -> tuple[int, str]:
         ANDAMIO_GH_LOG=str(work / "gh.log"),
         ANDAMIO_ARTIFACTS=str(work / "artifacts"),
     )
-    command = [binary, "pull_request", "-e", str(event), "-P", "ubuntu-latest=-self-hosted"]
+    command = [binary, event, "-e", str(event_file), "-P", "ubuntu-latest=-self-hosted"]
     command += ["--no-cache-server", "--artifact-server-addr", "127.0.0.1", *local, *args]
     proc = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=1200)
     return proc.returncode, proc.stdout + proc.stderr

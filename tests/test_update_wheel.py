@@ -145,3 +145,42 @@ def test_the_scheduled_ci_job_opens_a_merge_request_from_a_fresh_runner(tmp_path
     assert "nothing to propose" in again.stdout, again.stdout + again.stderr
     assert len(api.calls) == 1
     assert git(project, "status", "--porcelain") == ""
+
+
+def test_gitlab_ci_local_runs_the_scheduled_template_update_job(tmp_path: Path, wheels):
+    """The same loop as the GitLab job itself: gitlab-ci-local runs `template-update` on a schedule."""
+    from ci_helpers import runner_env, tool, uv_cache_dir
+
+    wheel1, wheel2 = wheels
+    venv = tmp_path / "venv"
+    run(UV, "venv", "--quiet", "--python", sys.executable, str(venv))
+    run(UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheel1))
+    laptop, runner = machines(tmp_path, venv)
+    project = tmp_path / "project"
+    andamio = str(venv / "bin" / "andamio")
+    run(andamio, "new", str(project), "--defaults", "-d", "ci_providers=[gitlab]", env=laptop)
+    assert (project / ".gitlab-ci.yml").is_file()
+    git(tmp_path, "clone", "-q", "--bare", str(project), "origin.git")
+    runner = runner_env(**{**runner, "PATH": os.pathsep.join(runner["PATH"].split(os.pathsep)[1:])})
+
+    with serve(ForgeAPI("gitlab", "glpat-bot")) as api:
+        command = [tool("gitlab-ci-local"), "--force-shell-executor", "--shell-isolation"]
+        command += ["--ignore-predefined-vars", "CI_PIPELINE_SOURCE,CI_API_V4_URL,CI_PROJECT_ID"]
+        for name, value in {
+            "CI_PIPELINE_SOURCE": "schedule",
+            "UV_CACHE_DIR": uv_cache_dir(),
+            "CI_API_V4_URL": f"{api.url}/api/v4",
+            "CI_PROJECT_ID": "42",
+            "ANDAMIO_BOT_TOKEN": "glpat-bot",  # the masked project variable
+            "FORGE_PUSH_URL": str(tmp_path / "origin.git"),
+            "ANDAMIO_SPEC": str(wheel2),  # the newest release, as the package index would serve it
+        }.items():
+            command += ["--variable", f"{name}={value}"]
+        job = run(*command, "template-update", cwd=project, env=runner, check=False)
+    log = job.stdout + job.stderr
+    assert job.returncode == 0, log[-6000:]
+    assert "glpat-bot" not in log, "the token reached the job log"
+    assert "model (v0.2.0)" in git(tmp_path / "origin.git", "show", "template-update:README.md")
+    (call,) = api.calls
+    assert call.body["source_branch"] == "template-update" and call.headers["private-token"] == "glpat-bot"
+    assert "| v0.1.0 | v0.2.0 | updated |" in call.body["description"]

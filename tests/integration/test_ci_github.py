@@ -14,7 +14,8 @@ import shutil
 import time
 
 import pytest
-from ci_helpers import EXEC_ANSWERS, act, break_unit_tests, git_commit_all, run, timed
+import yaml
+from ci_helpers import EXEC_ANSWERS, PUSH_EVENT, act, break_unit_tests, git_commit_all, run, timed
 from stand_ins import OSVAPI, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -71,3 +72,59 @@ def test_act_fails_when_a_unit_test_fails(project, tmp_path):
     timed("act: test job of a broken project", time.monotonic() - started)
     assert code != 0, "a failing unit test must fail the act run"
     assert "test_fails" in log and "🏁  Job failed" in log, log[-3000:]
+
+
+def test_act_runs_deploy_staging_which_opens_the_pull_request(template_src, tmp_path):
+    """The GitOps job of ci.yml for real (push to main, Kubernetes on): act runs deploy-staging.
+
+    The job's token is act's (``gh auth token``: the gh stand-in); the branch goes with git to
+    a bare repository, the pull request to the forge stand-in of tests/stand_ins.py.
+    """
+    from conftest import render_project
+    from stand_ins import ForgeAPI
+
+    answers = {"ci_providers": ["github"], "serving": True, "kubernetes": True}
+    project = render_project(template_src, tmp_path / "project", answers)
+    # act runs a job's `needs` first (pipeline, then a docker build, which this machine cannot
+    # do): the job is run from a copy of ci.yml holding it alone, unchanged but for `needs`
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    job = workflow["jobs"]["deploy-staging"]
+    assert job.pop("needs") == ["pipeline", "build"]
+    workflow["jobs"] = {"deploy-staging": job}
+    workflow = {("on" if key is True else key): value for key, value in workflow.items()}  # YAML 1.1
+    alone = project / ".github" / "workflows" / "deploy-staging.yml"
+    alone.write_text(yaml.safe_dump(workflow, sort_keys=False))
+    git_commit_all(project)
+    run(["git", "remote", "add", "origin", "https://github.com/acme/churn.git"], cwd=project)
+    origin = tmp_path / "origin.git"
+    run(["git", "clone", "-q", "--bare", str(project), str(origin)], cwd=tmp_path)
+    tag = run(["make", "--eval", "print-tag: ; @echo $(IMAGE_TAG)", "print-tag"], cwd=project).stdout.strip()
+    # the pipeline job's artifact: the registered model version the staging overlay gets
+    reports = tmp_path / "artifacts" / "pipeline-reports" / "reports"
+    reports.mkdir(parents=True)
+    (reports / "registration.json").write_text('{"name": "model", "version": "5", "run_id": "r1"}')
+
+    with serve(ForgeAPI("github", "offline-test-token")) as api:
+        started = time.monotonic()
+        code, log = act(
+            project,
+            tmp_path,
+            "-W",
+            str(alone.relative_to(project)),
+            "--env",
+            f"FORGE_API_URL={api.url}",
+            "--env",
+            f"FORGE_PUSH_URL={origin}",
+            event="push",
+            payload=PUSH_EVENT,
+        )
+        timed("act: deploy-staging (push)", time.monotonic() - started)
+    assert code == 0 and "🏁  Job succeeded" in log, log[-6000:]
+    branch = f"promote/staging-{tag}"
+    diff = run(["git", "diff", "--unified=0", "main", branch], cwd=origin).stdout
+    assert f"newTag: {tag} # promote-image: image tag" in diff and "MODEL_VERSION=5 #" in diff, diff
+    (call,) = api.calls
+    assert (call.method, call.path) == ("POST", "/repos/acme/churn/pulls")
+    assert call.headers["authorization"] == "Bearer offline-test-token"
+    assert call.body["head"] == branch and call.body["base"] == "main"
+    assert "run_id: `r1`" in call.body["body"]
