@@ -204,3 +204,21 @@ def test_air_gapped_mode_refuses_an_empty_mirror(render, missing):
     answers = {**MIRRORS, missing: ""}
     with pytest.raises(ValueError, match="required in air-gapped mode"):
         render(answers, name="refused")
+
+
+def test_shared_style_ci_images_come_through_the_mirror(template_src, tmp_path):
+    # The shared style's images are set by the ci-templates library: it takes the mirror too
+    from ci_helpers import gitlab_config
+
+    project = render_project(template_src, tmp_path / "project", {**MIRRORS, "ci_style": "shared"})
+    config = gitlab_config(project)
+    images = {name: job["image"] for name, job in config.items() if isinstance(job, dict) and "image" in job}
+    assert images, "the library's setup unit names no image"
+    outside = {
+        name: image for name, image in images.items() if not image.startswith("registry.corp.invalid/hub/")
+    }
+    assert not outside, f"images outside the mirror: {outside}"
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            text = path.read_text(errors="ignore")
+            assert not [h for h in PUBLIC_HOSTS if h in text], path

@@ -63,6 +63,21 @@ def machines(tmp_path: Path, venv: Path) -> tuple[dict[str, str], dict[str, str]
     return {**base, "HOME": str(tmp_path / "laptop")}, {**base, "HOME": str(tmp_path / "runner")}
 
 
+def pushed_from_a_laptop(tmp_path: Path, wheel: Path, *answers: str) -> dict[str, str]:
+    """Render a project with release ``wheel`` on a laptop, into the bare remote ``origin.git``.
+
+    Returns the CI runner's environment: its own home folder, and no andamio on PATH.
+    """
+    venv = tmp_path / "venv"
+    run(UV, "venv", "--quiet", "--python", sys.executable, str(venv))
+    run(UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheel))
+    laptop, runner = machines(tmp_path, venv)
+    seed = tmp_path / "seed"
+    run(str(venv / "bin" / "andamio"), "new", str(seed), "--defaults", *answers, env=laptop)
+    git(tmp_path, "clone", "-q", "--bare", str(seed), "origin.git")
+    return {**runner, "PATH": os.pathsep.join(runner["PATH"].split(os.pathsep)[1:])}
+
+
 def test_a_project_from_an_old_wheel_updates_offline_after_an_upgrade(tmp_path: Path, wheels):
     wheel1, wheel2 = wheels
     venv = tmp_path / "venv"
@@ -100,21 +115,14 @@ def test_a_project_from_an_old_wheel_updates_offline_after_an_upgrade(tmp_path: 
 
 def test_the_scheduled_ci_job_opens_a_merge_request_from_a_fresh_runner(tmp_path: Path, wheels):
     wheel1, wheel2 = wheels
-    venv = tmp_path / "venv"
-    run(UV, "venv", "--quiet", "--python", sys.executable, str(venv))
-    run(UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheel1))
-    laptop, runner = machines(tmp_path, venv)
     # Given a project made on a laptop by release v0.1.0, pushed to its remote
-    seed = tmp_path / "seed"
-    run(str(venv / "bin" / "andamio"), "new", str(seed), "--defaults", env=laptop)
-    git(tmp_path, "clone", "-q", "--bare", str(seed), "origin.git")
+    runner = pushed_from_a_laptop(tmp_path, wheel1)
 
     # When a CI runner that never saw andamio checks it out (detached, as GitLab does) and
     # runs the template-update job with the newest release (v0.2.0: ANDAMIO_SPEC, the index's newest)
     project = tmp_path / "project"
     git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(project))
     git(project, "checkout", "-q", "--detach")
-    runner = {**runner, "PATH": os.pathsep.join(runner["PATH"].split(os.pathsep)[1:])}  # no andamio on PATH
     with serve(ForgeAPI("gitlab", "t0ken")) as api:
         ci = {
             **runner,
@@ -152,16 +160,9 @@ def test_gitlab_ci_local_runs_the_scheduled_template_update_job(tmp_path: Path, 
     from ci_helpers import runner_env, tool, uv_cache_dir
 
     wheel1, wheel2 = wheels
-    venv = tmp_path / "venv"
-    run(UV, "venv", "--quiet", "--python", sys.executable, str(venv))
-    run(UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheel1))
-    laptop, runner = machines(tmp_path, venv)
-    project = tmp_path / "project"
-    andamio = str(venv / "bin" / "andamio")
-    run(andamio, "new", str(project), "--defaults", "-d", "ci_providers=[gitlab]", env=laptop)
+    runner = runner_env(**pushed_from_a_laptop(tmp_path, wheel1, "-d", "ci_providers=[gitlab]"))
+    project = tmp_path / "seed"
     assert (project / ".gitlab-ci.yml").is_file()
-    git(tmp_path, "clone", "-q", "--bare", str(project), "origin.git")
-    runner = runner_env(**{**runner, "PATH": os.pathsep.join(runner["PATH"].split(os.pathsep)[1:])})
 
     with serve(ForgeAPI("gitlab", "glpat-bot")) as api:
         command = [tool("gitlab-ci-local"), "--force-shell-executor", "--shell-isolation"]

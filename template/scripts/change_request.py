@@ -89,31 +89,44 @@ class Forge:
         )
         if kind == "github":
             self.api = _setting(env, ("FORGE_API_URL", "GITHUB_API_URL"), "the GitHub API root URL")
-            self.project = _setting(env, ("FORGE_PROJECT", "GITHUB_REPOSITORY"), "the repository, owner/name")
+            self.project = _setting(
+                env, ("FORGE_PROJECT", "GITHUB_REPOSITORY"), "the repository, owner/name"
+            )
             server = env.get("GITHUB_SERVER_URL")
             self.push_user = "x-access-token"
             default_push = f"{server}/{self.project}.git" if server else ""
         else:
-            self.api = _setting(env, ("FORGE_API_URL", "CI_API_V4_URL"), "the GitLab API v4 root URL")
-            self.project = _setting(env, ("FORGE_PROJECT", "CI_PROJECT_ID"), "the project id or path")
+            self.api = _setting(
+                env, ("FORGE_API_URL", "CI_API_V4_URL"), "the GitLab API v4 root URL"
+            )
+            self.project = _setting(
+                env, ("FORGE_PROJECT", "CI_PROJECT_ID"), "the project id or path"
+            )
             server, path = env.get("CI_SERVER_URL"), env.get("CI_PROJECT_PATH")
             self.push_user = "oauth2"
             default_push = f"{server}/{path}.git" if server and path else ""
         self.api = self.api.rstrip("/")
-        self.push_url = env.get("FORGE_PUSH_URL") or default_push or _git("remote", "get-url", "origin")
+        self.push_url = (
+            env.get("FORGE_PUSH_URL") or default_push or _git("remote", "get-url", "origin")
+        )
 
     # -- HTTP ---------------------------------------------------------------------------------
     def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
         headers = {"Accept": "application/json", "User-Agent": "andamio-change-request"}
         if self.kind == "github":
-            headers |= {"Authorization": f"Bearer {self.token}", "X-GitHub-Api-Version": "2022-11-28"}
+            headers |= {
+                "Authorization": f"Bearer {self.token}",
+                "X-GitHub-Api-Version": "2022-11-28",
+            }
         else:
             headers["PRIVATE-TOKEN"] = self.token
         data = None
         if payload is not None:
             data = json.dumps(payload).encode()
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(f"{self.api}{path}", data=data, headers=headers, method=method)
+        request = urllib.request.Request(
+            f"{self.api}{path}", data=data, headers=headers, method=method
+        )
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
                 body = response.read()
@@ -142,7 +155,9 @@ class Forge:
         if self.kind == "github":
             root = f"/repos/{self.project}/pulls"
             try:
-                created = self._request("POST", root, {"title": title, "head": branch, "base": base, "body": body})
+                created = self._request(
+                    "POST", root, {"title": title, "head": branch, "base": base, "body": body}
+                )
                 return "opened", created.get("html_url", "")
             except _HTTPError as error:
                 if error.status != 422 or "already exists" not in error.text:
@@ -151,8 +166,12 @@ class Forge:
             query = urllib.parse.urlencode({"head": f"{owner}:{branch}", "state": "open"})
             (existing, *_) = self._request("GET", f"{root}?{query}") or [None]
             if not existing:
-                raise ChangeRequestError(f"GitHub says a pull request for {branch} exists but lists none")
-            updated = self._request("PATCH", f"{root}/{existing['number']}", {"title": title, "body": body})
+                raise ChangeRequestError(
+                    f"GitHub says a pull request for {branch} exists but lists none"
+                )
+            updated = self._request(
+                "PATCH", f"{root}/{existing['number']}", {"title": title, "body": body}
+            )
             return "updated", updated.get("html_url", "")
         root = f"/projects/{urllib.parse.quote(self.project, safe='')}/merge_requests"
         fields = {"title": title, "description": body}
@@ -160,7 +179,12 @@ class Forge:
             created = self._request(
                 "POST",
                 root,
-                {**fields, "source_branch": branch, "target_branch": base, "remove_source_branch": True},
+                {
+                    **fields,
+                    "source_branch": branch,
+                    "target_branch": base,
+                    "remove_source_branch": True,
+                },
             )
             return "opened", created.get("web_url", "")
         except _HTTPError as error:
@@ -169,7 +193,9 @@ class Forge:
         query = urllib.parse.urlencode({"source_branch": branch, "state": "opened"})
         (existing, *_) = self._request("GET", f"{root}?{query}") or [None]
         if not existing:
-            raise ChangeRequestError(f"GitLab says a merge request for {branch} exists but lists none")
+            raise ChangeRequestError(
+                f"GitLab says a merge request for {branch} exists but lists none"
+            )
         updated = self._request("PUT", f"{root}/{existing['iid']}", fields)
         return "updated", updated.get("web_url", "")
 
@@ -189,29 +215,42 @@ def job_url(env: dict[str, str]) -> str:
     """Return the URL of the CI job running this, when the CI says it."""
     if env.get("CI_JOB_URL"):
         return env["CI_JOB_URL"]
-    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_SERVER_URL") and env.get("GITHUB_REPOSITORY"):
-        return f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    names = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    server, repo, run = (env.get(name) for name in names)
+    if server and repo and run:
+        return f"{server}/{repo}/actions/runs/{run}"
     return env.get("BUILD_URL", "")
 
 
 def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> int:
     """Parse the command line, push and open the PR/MR; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--body-file", type=Path, help="Markdown body (default: the commit message body)")
-    parser.add_argument("--base", help="target branch (default: DEFAULT_BRANCH, CI_DEFAULT_BRANCH, main)")
-    parser.add_argument("--dry-run", action="store_true", help="say what would be pushed and opened")
+    parser.add_argument(
+        "--body-file", type=Path, help="Markdown body (default: the commit message body)"
+    )
+    parser.add_argument(
+        "--base", help="target branch (default: DEFAULT_BRANCH, CI_DEFAULT_BRANCH, main)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say what would be pushed and opened"
+    )
     args = parser.parse_args(argv)
     env = dict(os.environ if env is None else env)
     base = args.base or env.get("DEFAULT_BRANCH") or env.get("CI_DEFAULT_BRANCH") or "main"
     try:
         branch = current_branch()
         if branch is None or branch == base:
-            print(f"change-request: HEAD is {'detached' if branch is None else 'on ' + base}: nothing to propose")
+            where = "detached" if branch is None else f"on {base}"
+            print(f"change-request: HEAD is {where}: nothing to propose")
             return 0
         title = _git("log", "-1", "--format=%s")
         if args.body_file and not args.body_file.is_file():
             raise ChangeRequestError(f"no body file {args.body_file}")
-        body = args.body_file.read_text(encoding="utf-8") if args.body_file else _git("log", "-1", "--format=%b")
+        body = (
+            args.body_file.read_text(encoding="utf-8")
+            if args.body_file
+            else _git("log", "-1", "--format=%b")
+        )
         url = job_url(env)
         if url:
             body = f"{body.rstrip()}\n\n---\nOpened by {url}\n"
