@@ -221,3 +221,29 @@ def test_change_request_on_the_default_branch_proposes_nothing(project):
         proc = make(project, "change-request", env=github_env(api, project))
     assert proc.returncode == 0 and "on main: nothing to propose" in proc.stdout, proc.stdout + proc.stderr
     assert not api.calls
+
+
+def test_a_reviewers_commit_on_the_branch_is_never_overwritten(project):
+    tag = image_tag(project)
+    branch = f"promote/staging-{tag}"
+    origin = project.parent / "origin.git"
+    with serve(ForgeAPI("gitlab", TOKEN)) as api:
+        assert make(project, "deploy-staging", env=gitlab_env(api, project)).returncode == 0
+        # A reviewer pushes a commit of their own to the proposed branch
+        reviewer = project.parent / "reviewer"
+        git(project.parent, "clone", "-q", "--branch", branch, str(origin), str(reviewer))
+        (reviewer / "NOTES.md").write_text("checked on staging-like data\n")
+        git(reviewer, "add", "NOTES.md")
+        identity = ("-c", "user.name=Rev", "-c", "user.email=rev@example.invalid")
+        git(reviewer, *identity, "commit", "-qm", "review")
+        git(reviewer, "push", "-q", "origin", branch)
+        reviewed = git(origin, "rev-parse", branch)
+        # When the job runs again (a fresh checkout of main, the same promotion)
+        git(project, "switch", "-q", "main")
+        git(project, "branch", "-q", "-D", branch)
+        proc = make(project, "deploy-staging", env=gitlab_env(api, project))
+    # Then it refuses, names the reviewer's commit, and the branch keeps it
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "holds commits by someone else" in proc.stderr and "rev@example.invalid review" in proc.stderr
+    assert git(origin, "rev-parse", branch) == reviewed
+    assert len(api.calls) == 1, "no second request after the refusal"

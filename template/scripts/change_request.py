@@ -137,18 +137,38 @@ class Forge:
         return json.loads(body) if body else None
 
     # -- the change request -------------------------------------------------------------------
-    def push(self, branch: str) -> None:
-        """Push HEAD to ``branch`` (forced: the branch is this job's own proposal)."""
+    def _git_authorised(self, *args: str, check: bool = True) -> str:
         basic = base64.b64encode(f"{self.push_user}:{self.token}".encode()).decode()
-        _git(
-            "-c",
-            f"http.extraHeader=Authorization: Basic {basic}",
-            "push",
-            "--quiet",
-            "--force",
-            self.push_url,
-            f"HEAD:refs/heads/{branch}",
-        )
+        return _git("-c", f"http.extraHeader=Authorization: Basic {basic}", *args, check=check)
+
+    def others_commits(self, branch: str) -> list[str]:
+        """Return the commits of the remote ``branch`` a force-push would drop, made by others.
+
+        Others: another author than this job's commit (a reviewer's conflict resolution,
+        say).  An earlier run's own commits do not count.
+        """
+        remote = self._git_authorised("ls-remote", self.push_url, f"refs/heads/{branch}")
+        if not remote:
+            return []
+        self._git_authorised("fetch", "--quiet", self.push_url, f"refs/heads/{branch}")
+        ours = _git("log", "-1", "--format=%ae", "HEAD")
+        dropped = _git("log", "--format=%h %ae %s", "FETCH_HEAD", "--not", "HEAD").splitlines()
+        return [line for line in dropped if line.split(" ", 2)[1] != ours]
+
+    def push(self, branch: str) -> None:
+        """Push HEAD to ``branch``, forced: the branch is this job's own proposal.
+
+        When someone else has committed to it, nothing is pushed: their work is never lost.
+        """
+        others = self.others_commits(branch)
+        if others:
+            shown = "\n  ".join(others[:10])
+            raise ChangeRequestError(
+                f"{branch} holds commits by someone else; not overwriting them:\n  {shown}\n"
+                "Merge or close its PR/MR (or delete the branch), then run the job again."
+            )
+        target = f"HEAD:refs/heads/{branch}"
+        self._git_authorised("push", "--quiet", "--force", self.push_url, target)
 
     def open(self, branch: str, base: str, title: str, body: str) -> tuple[str, str]:
         """Open the PR/MR, or refresh the open one; return (``opened``|``updated``, its URL)."""
