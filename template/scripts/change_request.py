@@ -134,7 +134,10 @@ class Forge:
             raise _HTTPError(error.code, error.read().decode(errors="replace")) from None
         except urllib.error.URLError as error:
             raise ChangeRequestError(f"{method} {self.api}{path}: {error.reason}") from None
-        return json.loads(body) if body else None
+        try:
+            return json.loads(body) if body else None
+        except ValueError:
+            raise ChangeRequestError(f"{method} {self.api}{path}: the answer is not JSON") from None
 
     # -- the change request -------------------------------------------------------------------
     def _git_authorised(self, *args: str, check: bool = True) -> str:
