@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -235,6 +236,24 @@ def _progress(label: str):  # type: ignore[no-untyped-def]
     return bar, lambda done, total: bar.update(task, completed=done, total=total)
 
 
+def _run_fleet(label: str, as_json: bool, action: Callable[[Any], list[Any]]) -> None:
+    """Run a fleet ``action`` under a progress bar, report its rows and exit with its code."""
+    import time
+
+    from andamio import fleet
+
+    started = time.perf_counter()
+    bar, tick = _progress(label)
+    try:
+        with bar:
+            rows = action(tick)
+    except AndamioError as error:
+        errw.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    _fleet_report(rows, as_json, time.perf_counter() - started)
+    raise typer.Exit(code=fleet.exit_code(rows))
+
+
 @fleet_app.command("status")
 def fleet_status(
     root_or_list: Annotated[Path, typer.Argument(help="Folder to search, or a file listing repo paths.")],
@@ -242,20 +261,9 @@ def fleet_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Report which repositories are current, behind, dirty or broken."""
-    import time
-
     from andamio import fleet
 
-    started = time.perf_counter()
-    bar, tick = _progress("checking")
-    try:
-        with bar:
-            rows = fleet.status(root_or_list, workers=workers, progress=tick)
-    except AndamioError as error:
-        errw.print(f"[bold red]error:[/] {error}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
-    _fleet_report(rows, as_json, time.perf_counter() - started)
-    raise typer.Exit(code=fleet.exit_code(rows))
+    _run_fleet("checking", as_json, lambda tick: fleet.status(root_or_list, workers=workers, progress=tick))
 
 
 @fleet_app.command("update")
@@ -269,20 +277,13 @@ def fleet_update(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Update every repository on a new branch, in parallel; skip dirty ones."""
-    import time
-
     from andamio import fleet
 
-    started = time.perf_counter()
-    bar, tick = _progress("updating")
-    try:
-        with bar:
-            rows = fleet.update(root_or_list, workers=workers, trust=trust, branch=branch, progress=tick)
-    except AndamioError as error:
-        errw.print(f"[bold red]error:[/] {error}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
-    _fleet_report(rows, as_json, time.perf_counter() - started)
-    raise typer.Exit(code=fleet.exit_code(rows))
+    _run_fleet(
+        "updating",
+        as_json,
+        lambda tick: fleet.update(root_or_list, workers=workers, trust=trust, branch=branch, progress=tick),
+    )
 
 
 @app.command()
