@@ -24,14 +24,19 @@ from jinja2.ext import Extension
 __all__ = [
     "DATASETS",
     "AndamioExtension",
+    "check_column_name",
+    "check_data_path",
     "check_email",
+    "check_env_name",
     "check_model_name",
     "check_package_name",
     "check_project_name",
     "check_remote_url",
+    "check_sql_query",
     "check_tracking_uri",
     "default_dataset",
     "dvc_config_url",
+    "estimator_name",
     "slugify",
     "to_package_name",
 ]
@@ -46,6 +51,10 @@ _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _HTTP_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d+)?(/.*)?$")
 _URI_SCHEMES = ("sqlite:///", "http://", "https://", "file:", "postgresql://", "mysql://", "databricks")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_DATA_SUFFIXES = (".csv", ".parquet", ".pq")
+#: Estimator name in params.yaml for each model family (``linear`` depends on the task).
+FAMILIES = ("linear", "random_forest", "hist_gradient_boosting", "lightgbm", "xgboost")
 _REMOTE_SCHEMES = ("s3://", "gs://", "azure://", "ssh://", "hdfs://", "http://", "https://", "webdav://")
 
 
@@ -70,6 +79,15 @@ def default_dataset(ml_task: str) -> str:
         return DATASETS[ml_task]
     except KeyError:
         raise ValueError(f"unknown ml_task {ml_task!r}; expected one of {sorted(DATASETS)}") from None
+
+
+def estimator_name(model_family: str, ml_task: str) -> str:
+    """Return the ``train.estimator`` name of ``model_family`` for ``ml_task``."""
+    if model_family not in FAMILIES:
+        raise ValueError(f"unknown model_family {model_family!r}; expected one of {list(FAMILIES)}")
+    if model_family == "linear":
+        return "logistic_regression" if ml_task == "classification" else "ridge"
+    return model_family
 
 
 def dvc_config_url(url: str) -> str:
@@ -152,6 +170,47 @@ def check_remote_url(value: str) -> str:
     return ""
 
 
+def check_data_path(value: str) -> str:
+    """Validate the path of the team's data file: a CSV or Parquet file under ``data/raw/``."""
+    path = str(value).strip()
+    if not path.startswith("data/raw/") or path == "data/raw/" or ".." in path.split("/"):
+        return f"data_path {path!r} must be a file under data/raw/, such as data/raw/customers.csv"
+    if not path.lower().endswith(_DATA_SUFFIXES):
+        return f"data_path {path!r} must end in .csv, .parquet or .pq"
+    if any(c in path for c in "\n\r\"'\\ "):
+        return f"data_path {path!r} must not contain spaces, quotes or backslashes"
+    return ""
+
+
+def check_column_name(value: str) -> str:
+    """Validate the target column name (any text a table header can hold, on one line)."""
+    name = str(value)
+    if not name.strip():
+        return "target must name the label column"
+    if any(c in name for c in "\n\r\"") or name != name.strip():
+        return f"target {name!r} must be on one line, without quotes or surrounding spaces"
+    return ""
+
+
+def check_env_name(value: str) -> str:
+    """Validate an environment variable name (upper case, digits, underscores)."""
+    if not _ENV_NAME.match(str(value)):
+        return f"sql_url_env {value!r} must be an environment variable name such as DATABASE_URL"
+    return ""
+
+
+def check_sql_query(value: str) -> str:
+    """Validate the training query: one non-empty statement that reads rows."""
+    query = str(value).strip()
+    if not query:
+        return "sql_query must not be empty"
+    if not re.match(r"^(select|with)\b", query, re.IGNORECASE):
+        return f"sql_query must be a SELECT (or WITH ... SELECT) query, got {query[:40]!r}"
+    if ";" in query.rstrip(";"):
+        return "sql_query must be a single statement"
+    return ""
+
+
 class AndamioExtension(Extension):
     """Register andamio's filters in copier's Jinja environment."""
 
@@ -168,5 +227,10 @@ class AndamioExtension(Extension):
             "check_model_name": check_model_name,
             "check_tracking_uri": check_tracking_uri,
             "check_remote_url": check_remote_url,
+            "check_data_path": check_data_path,
+            "check_column_name": check_column_name,
+            "check_env_name": check_env_name,
+            "check_sql_query": check_sql_query,
+            "estimator_name": estimator_name,
         }
         environment.filters.update(filters)

@@ -16,6 +16,8 @@ SERVING: Callable[[Answers], bool] = lambda a: bool(a.get("serving", True))  # n
 KUBERNETES: Callable[[Answers], bool] = lambda a: SERVING(a) and bool(a.get("kubernetes"))  # noqa: E731
 AIRGAPPED: Callable[[Answers], bool] = lambda a: bool(a.get("airgapped"))  # noqa: E731
 ANSIBLE: Callable[[Answers], bool] = lambda a: bool(a.get("ansible", True))  # noqa: E731
+DEMO: Callable[[Answers], bool] = lambda a: a.get("data_source", "demo") == "demo"  # noqa: E731
+SQL: Callable[[Answers], bool] = lambda a: a.get("data_source") == "sql"  # noqa: E731
 
 
 def _standalone(answers: Answers) -> bool:
@@ -59,8 +61,19 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     ("tests/test_gate.py", ALWAYS),
     ("tests/test_model_quality.py", ALWAYS),
     ("tests/test_settings.py", ALWAYS),
+    # a team's own data (issue 11): the data contract, sources, model families, tuning
+    ("data/contract.yaml", DEMO),  # file/sql: `make schema` infers it from the data
+    ("src/{pkg}/contract.py", ALWAYS),
+    ("src/{pkg}/labels.py", ALWAYS),
+    ("src/{pkg}/jobs/schema.py", ALWAYS),
+    ("src/{pkg}/jobs/ingest.py", ALWAYS),
+    ("src/{pkg}/jobs/tune.py", ALWAYS),
+    ("tests/test_tune.py", ALWAYS),
     # serving: model API, drift check, monitoring and container files (issue 6)
-    ("src/{pkg}/drift.py", SERVING),
+    *[
+        (f"src/{{pkg}}/drift/{name}.py", SERVING)
+        for name in ("__init__", "__main__", "cli", "detector", "profiles", "report", "statistics")
+    ],
     ("src/{pkg}/serving/__init__.py", SERVING),
     ("src/{pkg}/serving/app.py", SERVING),
     ("src/{pkg}/serving/config.py", SERVING),

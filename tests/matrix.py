@@ -18,6 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Free-text answers that change what is generated: one value per back-end kind.
 TRACKING_URIS = {"sqlite": "sqlite:///mlflow.db", "server": "http://127.0.0.1:5000"}
+# Each data source with the answers it asks for (file: CSV and Parquet paths).
+DATA_SOURCES = [
+    {"data_source": "demo"},
+    {"data_source": "file", "data_path": "data/raw/customers.csv", "target": "churned"},
+    {"data_source": "sql", "target": "label", "sql_url_env": "WAREHOUSE_URL"},
+    {"data_source": "file", "data_path": "data/raw/table.parquet", "target": "y"},
+    {"data_source": "demo"},
+    {"data_source": "sql", "target": "label", "sql_query": "WITH t AS (SELECT 1 AS x) SELECT * FROM t"},
+    {"data_source": "file", "data_path": "data/raw/sales.pq", "target": "amount"},
+]
 
 
 @cache
@@ -56,7 +66,11 @@ def combo_id(combo: dict[str, Any]) -> str:
     backend = next(k for k, v in TRACKING_URIS.items() if v == combo["tracking_uri"])
     style = "-shared" if combo.get("ci_style") == "shared" else ""
     airgap = "-airgap" if combo.get("airgapped") else ""
-    return f"{combo['ml_task']}-{ci}{style}-py{combo['python_version']}-{backend}{airgap}"
+    data = combo.get("data_source", "demo")
+    return (
+        f"{combo['ml_task']}-{ci}{style}-py{combo['python_version']}-{backend}{airgap}"
+        f"-{data}-{combo.get('model_family', 'default')}"
+    )
 
 
 def render_matrix() -> list[dict[str, Any]]:
@@ -71,10 +85,14 @@ def render_matrix() -> list[dict[str, Any]]:
         # air-gapped mode rewrites CI, container and package settings: on in half the
         # combinations, phased against the tracking back-end so all four pairs occur
         itertools.cycle([False, False, True, True]),
+        # the data source changes stages, params and the contract; the model family the
+        # dependencies: every value of each appears (7 and 5 do not divide the product's 32)
+        itertools.cycle(DATA_SOURCES),
+        itertools.cycle(choice_values("model_family")),
         strict=False,
     )
     combos = []
-    for (ml_task, ci, ci_style), (python_version, tracking_uri, airgapped) in zip(
+    for (ml_task, ci, ci_style), (python_version, tracking_uri, airgapped, source, family) in zip(
         product, independent, strict=False
     ):
         combo = {
@@ -83,6 +101,8 @@ def render_matrix() -> list[dict[str, Any]]:
             "python_version": python_version,
             "tracking_uri": tracking_uri,
             "airgapped": airgapped,
+            "model_family": family,
+            **source,
         }
         if ci or ci_style == "shared":
             combo["ci_style"] = ci_style  # recorded in the answers only when asked

@@ -71,6 +71,16 @@ def test_bad_package_names_are_refused_with_a_reason(value, message):
         ("check_tracking_uri", "sqlite:///mlflow.db", "http://", "no valid host name"),
         ("check_remote_url", "s3://bucket/path", "ftp://host/x", "unsupported scheme"),
         ("check_remote_url", "/srv/dvc", "", "must not be empty"),
+        ("check_data_path", "data/raw/customers.csv", "customers.csv", "must be a file under data/raw/"),
+        ("check_data_path", "data/raw/t.parquet", "data/raw/../secret.csv", "must be a file under data/raw/"),
+        ("check_data_path", "data/raw/t.pq", "data/raw/table.xlsx", "must end in .csv, .parquet or .pq"),
+        ("check_data_path", "data/raw/t.csv", "data/raw/my table.csv", "must not contain spaces"),
+        ("check_column_name", "churned", "  ", "must name the label column"),
+        ("check_column_name", "Sale Price", 'a"b', "must be on one line, without quotes"),
+        ("check_env_name", "WAREHOUSE_URL", "database-url", "environment variable name"),
+        ("check_sql_query", "SELECT * FROM t", "", "must not be empty"),
+        ("check_sql_query", "with x as (select 1) select * from x", "DROP TABLE t", "must be a SELECT"),
+        ("check_sql_query", "SELECT 1;", "SELECT 1; DELETE FROM t", "single statement"),
     ],
 )
 def test_validators_accept_good_and_explain_bad(check, good, bad, message):
@@ -91,6 +101,24 @@ def test_validators_accept_good_and_explain_bad(check, good, bad, message):
 )
 def test_dvc_config_url_is_relative_to_the_dvc_folder(url, stored):
     assert ext.dvc_config_url(url) == stored
+
+
+@pytest.mark.parametrize(
+    ("family", "task", "estimator"),
+    [
+        ("linear", "classification", "logistic_regression"),
+        ("linear", "regression", "ridge"),
+        ("hist_gradient_boosting", "classification", "hist_gradient_boosting"),
+        ("xgboost", "regression", "xgboost"),
+    ],
+)
+def test_estimator_name_follows_family_and_task(family, task, estimator):
+    assert ext.estimator_name(family, task) == estimator
+
+
+def test_unknown_model_family_is_refused():
+    with pytest.raises(ValueError, match="unknown model_family"):
+        ext.estimator_name("svm", "classification")
 
 
 def test_extension_registers_every_public_filter():

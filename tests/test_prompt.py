@@ -24,7 +24,17 @@ TEXT_ANSWERS = [
     ("Author or owning team", None, None, "Growth ML"),
     ("Contact e-mail", "growth-at-corp", "not an e-mail address", "growth@corp.example"),
 ]
-SELECTS = ["Python version", "Kind of model"]
+DOWN = "\x1b[B"  # arrow down in a select
+# (prompt help text, keys) of the selects between them: the team's own file as data source
+SELECTS = [
+    ("Python version", ""),
+    ("Where the training data comes from", DOWN),
+    ("Kind of model", ""),
+]
+DATA_ANSWERS = [
+    ("Your CSV or Parquet file", "customers.csv", "must be a file under data/raw/", "data/raw/customers.csv"),
+    ("Column that holds the label", "  ", "must name the label column", "churned"),
+]
 TAIL_ANSWERS = [
     (
         "Name of the model in the MLflow model registry",
@@ -62,9 +72,14 @@ def test_copier_prompt_refuses_invalid_answers_and_explains_why(template_src: Pa
     try:
         for prompt, bad, message, good in TEXT_ANSWERS:
             _answer(child, prompt, bad, message, good)
-        for prompt in SELECTS:
+        for prompt, keys in SELECTS:
             child.expect(prompt)
-            child.sendline("")  # keep the default choice
+            child.send(keys)
+            child.sendline("")
+        for prompt, bad, message, good in DATA_ANSWERS:
+            _answer(child, prompt, bad, message, good)
+        child.expect("Model family")
+        child.sendline("")  # keep the default for a team's own data
         for prompt, bad, message, good in TAIL_ANSWERS:
             _answer(child, prompt, bad, message, good)
         # Later questions (CI providers, switches): accept their defaults until copier ends.
@@ -81,4 +96,6 @@ def test_copier_prompt_refuses_invalid_answers_and_explains_why(template_src: Pa
     assert answers["author_email"] == "growth@corp.example"
     assert answers["model_name"] == "churn-radar"
     assert answers["dvc_remote_url"] == "../churn-remote"
+    assert answers["data_source"] == "file" and answers["data_path"] == "data/raw/customers.csv"
+    assert answers["target"] == "churned" and answers["model_family"] == "hist_gradient_boosting"
     assert (dest / "src" / "churn" / "cli.py").is_file()

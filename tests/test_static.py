@@ -35,6 +35,10 @@ def test_choices_are_label_value_maps(name):
     default = questions()[name]["default"]
     values = list(choices.values())
     defaults = default if isinstance(default, list) else [default]
+    if isinstance(default, str) and "{{" in default:
+        # a derived default: every value it can yield is a quoted literal in the expression
+        defaults = re.findall(r"'([^']+)'", default.split("if", 1)[0] + default.split("else", 1)[-1])
+        assert defaults, f"{name}: derived default {default!r} names no literal value"
     assert set(defaults) <= set(values), f"{name}: default {default!r} is not one of {values}"
 
 

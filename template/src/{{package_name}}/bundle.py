@@ -3,7 +3,7 @@
 Layout of ``models/bundle/`` (a DVC output of the ``train`` stage)::
 
     model/           MLflow model (flavour sklearn + pyfunc), loadable offline
-    schema.json      feature names, dtypes and training ranges, target, classes
+    schema.json      the model input from the data contract: kinds, ranges, categories
     reference.json   per-feature statistics, histogram bins and a sample (drift)
     metadata.json    lineage: MLflow run id, git commit, DVC data hash, versions
 
@@ -19,34 +19,44 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .contract import Contract
+
 SCHEMA_FILE = "schema.json"
 REFERENCE_FILE = "reference.json"
 METADATA_FILE = "metadata.json"
 MODEL_DIR = "model"
 
 
-def build_schema(features: pd.DataFrame, target: pd.Series, task: str) -> dict[str, Any]:
-    """Describe the model input: one entry per feature, in training order."""
+def build_schema(contract: Contract) -> dict[str, Any]:
+    """Describe the model input from the data contract: one entry per feature, in order."""
+    features = []
+    for col in contract.columns:
+        entry: dict[str, Any] = {
+            "name": col.name,
+            "kind": col.kind,
+            "dtype": "object" if col.kind == "categorical" else "float64",
+            "nullable": col.nullable,
+        }
+        if col.kind == "numeric":
+            entry["min"], entry["max"] = col.min, col.max
+        if col.kind == "categorical":
+            entry["categories"] = list(col.categories or ())
+        features.append(entry)
     schema: dict[str, Any] = {
-        "task": task,
-        "target": str(target.name),
-        "features": [
-            {
-                "name": str(col),
-                "dtype": str(features[col].dtype),
-                "min": float(features[col].min()),
-                "max": float(features[col].max()),
-            }
-            for col in features.columns
-        ],
+        "task": contract.task,
+        "target": contract.target.name,
+        "features": features,
+        "excluded": dict(contract.excluded),
     }
-    if task == "classification":
-        schema["classes"] = sorted(int(c) for c in pd.unique(target))
+    if contract.target.classes is not None:
+        schema["classes"] = list(contract.target.classes)
     return schema
 
 
 def _histogram(values: np.ndarray, bins: int) -> dict[str, list[float]]:
     # Quantile edges keep every bin populated for skewed features (stable PSI).
+    if values.size == 0:
+        return {"edges": [0.0, 1.0], "fractions": [1.0]}
     edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
     if edges.size < 2:
         edges = np.array([values.min() - 0.5, values.max() + 0.5])
@@ -57,47 +67,90 @@ def _histogram(values: np.ndarray, bins: int) -> dict[str, list[float]]:
     }
 
 
+def _numeric_stats(values: np.ndarray, bins: int) -> dict[str, Any]:
+    present = values[~np.isnan(values)]
+    if present.size == 0:
+        present = np.zeros(1)
+    quantiles = np.quantile(present, [0.05, 0.25, 0.5, 0.75, 0.95])
+    return {
+        "kind": "numeric",
+        "mean": float(present.mean()),
+        "std": float(present.std()),
+        "min": float(present.min()),
+        "max": float(present.max()),
+        "quantiles": {
+            str(q): float(v) for q, v in zip((0.05, 0.25, 0.5, 0.75, 0.95), quantiles, strict=True)
+        },
+        "histogram": _histogram(present, bins),
+    }
+
+
+def _category_stats(values: pd.Series, categories: list[str]) -> dict[str, Any]:
+    present = values.dropna()
+    counts = present.value_counts()
+    total = max(int(counts.sum()), 1)
+    return {
+        "kind": "categorical",
+        "categories": categories,
+        "fractions": [float(counts.get(c, 0)) / total for c in categories],
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def build_reference(
-    features: pd.DataFrame,
+    frame: pd.DataFrame,
     predictions: np.ndarray,
+    contract: Contract,
     *,
     bins: int,
     sample_size: int,
     seed: int,
 ) -> dict[str, Any]:
-    """Compute reference statistics of the training features and predictions."""
+    """Reference statistics of the training features and predictions (drift, serving checks).
+
+    ``frame`` is the model input frame (:func:`.contract.coerce`).  Every ``sample`` is taken
+    at the same rows, so the samples zip into rows; ``None`` is a missing value.
+    """
     rng = np.random.default_rng(seed)
-    n = len(features)
+    n = len(frame)
     idx = np.sort(rng.choice(n, size=min(sample_size, n), replace=False))
     stats: dict[str, Any] = {}
-    for col in features.columns:
-        values = features[col].to_numpy(dtype=float)
-        stats[str(col)] = {
+    for col in contract.columns:
+        series = frame[col.name]
+        missing = float(series.isna().mean()) if n else 0.0
+        if col.kind == "numeric":
+            entry = _numeric_stats(series.to_numpy(dtype=np.float64), bins)
+        elif col.kind == "boolean":
+            labels = series.map({1.0: "true", 0.0: "false"})
+            entry = {**_category_stats(labels, ["false", "true"]), "kind": "boolean"}
+        else:
+            entry = _category_stats(series, list(col.categories or ()))
+        entry["missing"] = missing
+        entry["sample"] = [_json_value(v) for v in series.iloc[idx].tolist()]
+        stats[col.name] = entry
+    preds = np.asarray(predictions)
+    prediction: dict[str, Any]
+    if contract.task == "classification":
+        classes = [str(c) for c in contract.target.classes or ()]
+        labels = pd.Series([str(v) for v in preds.tolist()])
+        prediction = _category_stats(labels, classes)
+        prediction["sample"] = [_json_value(v) for v in preds[idx].tolist()]
+    else:
+        values = preds.astype(np.float64)
+        prediction = {
+            "kind": "numeric",
             "mean": float(values.mean()),
-            "std": float(values.std()),
-            "min": float(values.min()),
-            "max": float(values.max()),
-            "quantiles": {
-                str(q): float(v)
-                for q, v in zip(
-                    (0.05, 0.25, 0.5, 0.75, 0.95),
-                    np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95]),
-                    strict=True,
-                )
-            },
             "histogram": _histogram(values, bins),
             "sample": [float(v) for v in values[idx]],
         }
-    preds = np.asarray(predictions, dtype=float)
-    return {
-        "rows": n,
-        "features": stats,
-        "prediction": {
-            "mean": float(preds.mean()),
-            "histogram": _histogram(preds, bins),
-            "sample": [float(v) for v in preds[idx]],
-        },
-    }
+    return {"rows": n, "features": stats, "prediction": prediction}
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import config
+
+if TYPE_CHECKING:
+    from .contract import Contract
 
 Task = Literal["classification", "regression"]
 
@@ -18,10 +21,21 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class DataParams(_Frozen):
-    """Where the raw data comes from."""
+class SqlParams(_Frozen):
+    """The training query; the database URL is read from ``url_env``, never from a file."""
 
-    dataset: str
+    url_env: str = Field(default="DATABASE_URL", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    query: str = Field(min_length=1)
+
+
+class DataParams(_Frozen):
+    """Where the raw data comes from (see data.py) and which column is the label."""
+
+    source: Literal["demo", "file", "sql"] = "demo"
+    dataset: str | None = None
+    path: str | None = None
+    target: str = "target"
+    sql: SqlParams | None = None
 
 
 class PrepareParams(_Frozen):
@@ -53,6 +67,18 @@ class TrainParams(_Frozen):
         return dict(values)
 
 
+class TuneParams(_Frozen):
+    """Optuna study of ``make tune`` (search space per estimator in ``space``)."""
+
+    trials: int = Field(default=20, ge=1)
+    timeout: float | None = Field(default=None, gt=0)
+    storage: str = "sqlite:///reports/optuna.db"
+    study: str | None = None
+    metric: str | None = None
+    cv: int = Field(default=3, ge=2)
+    space: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
 class ReferenceParams(_Frozen):
     """Reference statistics for drift monitoring."""
 
@@ -70,6 +96,7 @@ class DriftParams(_Frozen):
     p_value: float = Field(default=0.01, gt=0.0, le=1.0)
     window: int = Field(default=1000, ge=10)
     min_rows: int = Field(default=200, ge=10)
+    missing_share: float = Field(default=0.1, gt=0.0, le=1.0)
 
 
 class GateParams(_Frozen):
@@ -90,6 +117,7 @@ class Params(_Frozen):
     data: DataParams
     prepare: PrepareParams
     train: TrainParams
+    tune: TuneParams = TuneParams()
     reference: ReferenceParams = ReferenceParams()
     gate: GateParams = GateParams()
     drift: DriftParams = DriftParams()
@@ -104,6 +132,27 @@ class Settings(_Frozen):
     model_name: str = config.MODEL_NAME
     experiment_name: str = config.PROJECT_SLUG
     tracking_uri: str = config.TRACKING_URI
+
+    @property
+    def contract_path(self) -> Path:
+        """The data contract the team owns (``make schema`` infers it once)."""
+        return self.root / "data" / "contract.yaml"
+
+    @property
+    def snapshot_path(self) -> Path:
+        """Parquet snapshot of the SQL query (``ingest`` stage, a DVC output)."""
+        return self.root / "data" / "raw" / "snapshot.parquet"
+
+    @property
+    def validation_path(self) -> Path:
+        """Result of validating the raw data against the contract."""
+        return self.reports_dir / "validation.json"
+
+    def contract(self) -> Contract:
+        """Read the data contract (raises with what to do when it is missing)."""
+        from .contract import load
+
+        return load(self.contract_path)
 
     @property
     def prepared_dir(self) -> Path:

@@ -8,18 +8,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+from sklearn.preprocessing import label_binarize
 
 from .. import bundle
-from ..data import features_and_target, read_split
+from ..contract import split_target
+from ..data import read_split
 from ..gate import GateFailedError, evaluate_gate
 from ..settings import Settings
 
 
+def positive_scores(model: Any, proba: np.ndarray, target: pd.Series) -> tuple[np.ndarray, Any]:
+    """Binary case: ``(target == positive class, its probability)``; labels may be text."""
+    positive = model.classes_[1]
+    return (np.asarray(target) == positive).astype(int), proba[:, 1]
+
+
 def compute_metrics(
-    task: str, model: Any, features: pd.DataFrame, target: pd.Series
+    task: str,
+    model: Any,
+    features: pd.DataFrame,
+    target: pd.Series,
+    predicted: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Return the task's standard metrics for ``model`` on ``features``."""
-    predicted = model.predict(features)
+    if predicted is None:
+        predicted = model.predict(features)
     if task == "classification":
         result = {
             "accuracy": skm.accuracy_score(target, predicted),
@@ -29,9 +42,11 @@ def compute_metrics(
         }
         proba = model.predict_proba(features)
         if proba.shape[1] == 2:
-            result["roc_auc"] = skm.roc_auc_score(target, proba[:, 1])
-        else:
-            result["roc_auc"] = skm.roc_auc_score(target, proba, multi_class="ovr")
+            result["roc_auc"] = skm.roc_auc_score(*positive_scores(model, proba, target))
+        elif len(np.unique(np.asarray(target))) == proba.shape[1]:
+            result["roc_auc"] = skm.roc_auc_score(
+                target, proba, multi_class="ovr", labels=list(model.classes_)
+            )
     else:
         result = {
             "r2": skm.r2_score(target, predicted),
@@ -51,21 +66,29 @@ def _plot_classification(
         plots / "confusion.csv", index=False
     )
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    skm.ConfusionMatrixDisplay.from_predictions(target, predicted, ax=axes[0], colorbar=False)
+    skm.ConfusionMatrixDisplay.from_predictions(
+        target, predicted, ax=axes[0], colorbar=False, labels=list(model.classes_)
+    )
+    axes[0].tick_params(axis="x", labelrotation=30)
     axes[0].set_title("Confusion matrix (test set)")
     proba = model.predict_proba(features)
     if proba.shape[1] == 2:
-        fpr, tpr, thresholds = skm.roc_curve(target, proba[:, 1])
-        pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)}).round(
-            6
-        ).to_csv(plots / "roc.csv", index=False)
-        auc = skm.auc(fpr, tpr)
-        axes[1].plot(fpr, tpr, label=f"ROC AUC = {auc:.3f}")
-        axes[1].plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
-        axes[1].set_xlabel("False positive rate")
-        axes[1].set_ylabel("True positive rate")
-        axes[1].set_title("ROC curve (test set)")
-        axes[1].legend(loc="lower right")
+        fpr, tpr, thresholds = skm.roc_curve(*positive_scores(model, proba, target))
+        title = "ROC curve (test set)"
+    else:  # several classes: the micro-average of the one-vs-rest curves
+        onehot = label_binarize(np.asarray(target), classes=list(model.classes_))
+        fpr, tpr, thresholds = skm.roc_curve(onehot.ravel(), proba.ravel())
+        title = "ROC curve, micro-average over classes (test set)"
+    pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)}).round(
+        6
+    ).to_csv(plots / "roc.csv", index=False)
+    auc = skm.auc(fpr, tpr)
+    axes[1].plot(fpr, tpr, label=f"ROC AUC = {auc:.3f}")
+    axes[1].plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+    axes[1].set_xlabel("False positive rate")
+    axes[1].set_ylabel("True positive rate")
+    axes[1].set_title(title)
+    axes[1].legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(figures / "evaluation.png", dpi=110)
     plt.close(fig)
@@ -105,7 +128,7 @@ def run(settings: Settings) -> dict[str, Any]:
     matplotlib.use("Agg")
     _, test = read_split(settings.prepared_dir)
     model = bundle.load_model(settings.bundle_dir)
-    features, target = features_and_target(test)
+    features, target = split_target(test, settings.contract())
     test_metrics = compute_metrics(settings.task, model, features, target)
 
     reports = settings.reports_dir

@@ -11,28 +11,62 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from .. import bundle
-from ..data import features_and_target, read_split
+from ..contract import Contract, split_target
+from ..data import read_split
 from ..features import build_model
 from ..services import lineage, tracking
 from ..settings import Settings
 from .evaluate import compute_metrics
 
 
-def fit(settings: Settings, train: pd.DataFrame) -> Pipeline:
+def fit(
+    settings: Settings,
+    train: pd.DataFrame,
+    contract: Contract | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+) -> Pipeline:
     """Fit the configured estimator on ``train`` (no side effects)."""
     params = settings.params.train
+    contract = contract or settings.contract()
     model = build_model(
-        settings.task, params.estimator, params.hyperparameters(), params.random_state
+        settings.task,
+        params.estimator,
+        params.hyperparameters() if hyperparameters is None else hyperparameters,
+        params.random_state,
+        contract,
     )
-    features, target = features_and_target(train)
+    features, target = split_target(train, contract)
     model.fit(features, target)
     return model
+
+
+def data_facts(settings: Settings, contract: Contract, rows: int) -> dict[str, Any]:
+    """What the model card and lineage say about the data: source, raw hash, target."""
+    data = settings.params.data
+    facts: dict[str, Any] = {
+        "source": data.source,
+        "raw_hash": lineage.raw_data_hash(settings),
+        "rows": rows,
+        "target": contract.target.name,
+        "classes": None if contract.target.classes is None else list(contract.target.classes),
+        "excluded": dict(contract.excluded),
+    }
+    if data.source == "demo":
+        facts["dataset"] = data.dataset
+    elif data.source == "file":
+        facts["path"] = data.path
+    elif data.sql is not None:
+        facts["query"] = data.sql.query
+        facts["url_env"] = data.sql.url_env
+    return facts
 
 
 def _flat_params(settings: Settings) -> dict[str, Any]:
     params = settings.params
     flat: dict[str, Any] = {
-        "dataset": params.data.dataset,
+        "data_source": params.data.source,
+        "dataset": params.data.dataset or params.data.path or "sql",
+        "target": params.data.target,
         "test_size": params.prepare.test_size,
         "split_seed": params.prepare.random_state,
         "estimator": params.train.estimator,
@@ -50,17 +84,18 @@ def run(settings: Settings) -> dict[str, Any]:
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
+    contract = settings.contract()
     train, _ = read_split(settings.prepared_dir)
-    model = fit(settings, train)
-    features, target = features_and_target(train)
+    model = fit(settings, train, contract)
+    features, target = split_target(train, contract)
     predictions = np.asarray(model.predict(features))
-    train_metrics = compute_metrics(settings.task, model, features, target)
+    train_metrics = compute_metrics(settings.task, model, features, target, predictions)
 
     commit = lineage.git_commit(settings.root)
     data_hash = lineage.dvc_output_hash(settings.root, "prepare", "data/prepared")
     signature = infer_signature(features, predictions)
     example = features.head(3)
-    requirements = tracking.pip_requirements()
+    options = tracking.model_options(model)
 
     with tracking.run(settings, run_name=f"train-{settings.params.train.estimator}") as active:
         mlflow.log_params(_flat_params(settings))
@@ -69,7 +104,8 @@ def run(settings: Settings) -> dict[str, Any]:
             {
                 "git_commit": commit,
                 "data_hash": data_hash,
-                "dataset": settings.params.data.dataset,
+                "data_source": settings.params.data.source,
+                "raw_data_hash": lineage.raw_data_hash(settings),
                 "stage": "train",
             }
         )
@@ -78,7 +114,7 @@ def run(settings: Settings) -> dict[str, Any]:
             name="model",
             signature=signature,
             input_example=example,
-            pip_requirements=requirements,
+            **options,
         )
         run_id = active.info.run_id
 
@@ -91,16 +127,15 @@ def run(settings: Settings) -> dict[str, Any]:
         str(out / bundle.MODEL_DIR),
         signature=signature,
         input_example=example,
-        pip_requirements=requirements,
+        **options,
     )
-    bundle.write_json(
-        out / bundle.SCHEMA_FILE, bundle.build_schema(features, target, settings.task)
-    )
+    bundle.write_json(out / bundle.SCHEMA_FILE, bundle.build_schema(contract))
     bundle.write_json(
         out / bundle.REFERENCE_FILE,
         bundle.build_reference(
             features,
             predictions,
+            contract,
             bins=settings.params.reference.bins,
             sample_size=settings.params.reference.sample_size,
             seed=settings.params.train.random_state,
@@ -118,6 +153,7 @@ def run(settings: Settings) -> dict[str, Any]:
         "estimator": settings.params.train.estimator,
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "train_metrics": train_metrics,
+        "data": data_facts(settings, contract, len(train)),
     }
     bundle.write_json(out / bundle.METADATA_FILE, metadata)
     print(f"train: run {run_id}, train metrics {train_metrics} -> {out}")

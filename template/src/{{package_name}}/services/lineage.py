@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from ..settings import Settings
+
 UNKNOWN = "unknown"
 
 
@@ -48,4 +50,27 @@ def dvc_output_hash(root: Path, stage: str, path: str) -> str:
     for out in data.get("stages", {}).get(stage, {}).get("outs", []):
         if out.get("path") == path:
             return str(out.get("md5") or out.get("hash") or UNKNOWN)
+    return UNKNOWN
+
+
+def raw_data_hash(settings: Settings) -> str:
+    """The DVC hash of the raw training data (demo: the scikit-learn release that ships it).
+
+    ``file``: from ``<data.path>.dvc`` (``dvc add``); ``sql``: the ``ingest`` stage's snapshot
+    in ``dvc.lock``.
+    """
+    data = settings.params.data
+    if data.source == "demo":
+        from importlib.metadata import version
+
+        return f"scikit-learn=={version('scikit-learn')}:{data.dataset}"
+    if data.source == "sql":
+        snapshot = settings.snapshot_path.relative_to(settings.root).as_posix()
+        return dvc_output_hash(settings.root, "ingest", snapshot)
+    pointer = settings.root / f"{data.path}.dvc"
+    if not pointer.is_file():
+        return UNKNOWN
+    outs = (yaml.safe_load(pointer.read_text(encoding="utf-8")) or {}).get("outs", [])
+    for out in outs:
+        return str(out.get("md5") or out.get("hash") or UNKNOWN)
     return UNKNOWN

@@ -40,8 +40,31 @@ def run(settings: Settings, run_name: str) -> Iterator[Any]:
         yield active
 
 
-def pip_requirements() -> list[str]:
+# Packages a model may need beyond scikit-learn (the optional model families).
+_MODEL_PACKAGES = ("lightgbm", "xgboost")
+
+
+def pip_requirements(extra: tuple[str, ...] = ()) -> list[str]:
     """Explicit model requirements (MLflow would spend seconds inferring them)."""
     from importlib.metadata import version
 
-    return [f"{name}=={version(name)}" for name in ("scikit-learn", "pandas", "numpy", "mlflow")]
+    names = ("scikit-learn", "pandas", "numpy", "mlflow", "skops", *extra)
+    return [f"{name}=={version(name)}" for name in names]
+
+
+def trusted_types(model: Any) -> list[str]:
+    """The types MLflow's skops format must trust to reload ``model`` (trained here, by us).
+
+    skops refuses to load any type not on an allow-list; the list is that of the model the
+    pipeline just fitted (numpy dtypes in imputers, the estimators of optional families).
+    """
+    import skops.io
+
+    return list(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+
+
+def model_options(model: Any) -> dict[str, Any]:
+    """Keyword arguments of every ``mlflow.sklearn.save_model`` / ``log_model`` of a model."""
+    trusted = trusted_types(model)
+    extra = tuple(p for p in _MODEL_PACKAGES if any(t.startswith(f"{p}.") for t in trusted))
+    return {"pip_requirements": pip_requirements(extra), "skops_trusted_types": trusted}
