@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 from andamio import __version__
@@ -40,9 +43,50 @@ def main(
     """Scaffold production ML repositories with Copier, keep them current, provision their hosts."""
 
 
+class _Steps:
+    """Print ``✓ step (seconds)`` as each step of ``andamio new --data-file`` ends; spin meanwhile."""
+
+    def __init__(self, status: Status) -> None:
+        self.status, self.label, self.started = status, "", 0.0
+
+    def __call__(self, label: str) -> None:
+        self.done()
+        self.label, self.started = label, time.perf_counter()
+        self.status.update(f"{label}…")
+
+    def done(self) -> None:
+        if self.label:
+            console.print(
+                f"[bold green]✓[/] {self.label} [dim]({time.perf_counter() - self.started:.1f} s)[/]"
+            )
+        self.label = ""
+
+
+_DATA_PANEL = "Your data"
+
+
 @app.command()
 def new(
     dest: Annotated[Path, typer.Argument(help="Directory to create the project in (must be empty).")],
+    data_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-file",
+            metavar="PATH",
+            help="CSV or Parquet table to train on instead of the demo dataset; "
+            "ml_task is inferred from the target unless given with -d.",
+            rich_help_panel=_DATA_PANEL,
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            metavar="COLUMN",
+            help="Column of --data-file holding the label the model predicts.",
+            rich_help_panel=_DATA_PANEL,
+        ),
+    ] = None,
     defaults: Annotated[bool, typer.Option("--defaults", help="Use default answers; do not prompt.")] = False,
     data: Annotated[
         list[str] | None,
@@ -65,22 +109,52 @@ def new(
         bool, typer.Option("--git/--no-git", help="Initialise git and make the first commit.")
     ] = True,
 ) -> None:
-    """Render a new ML project from the template."""
-    from andamio import render
+    """Render a new ML project from the template.
 
+    To train on your own table, pass [bold]--data-file[/] and [bold]--target[/].
+    andamio checks the file first and writes nothing when it is missing,
+    unreadable, not CSV/Parquet, lacks the column or has too few rows; then
+    it copies it to data/raw/ under DVC, infers its data contract, runs
+    make setup and makes the first commit. Then train and serve:
+
+    [bold]andamio new churn --data-file churn.csv --target churned --defaults[/]
+
+    [bold]cd churn && make pipeline serve[/]
+    """
+    from andamio import datafile, gitrepo, render
+
+    checked = None
     try:
         answers = render.parse_data(data or [])
-        with console.status(f"Rendering the template into [bold]{dest}[/]…", spinner="dots"):
-            result = render.new(
-                dest,
-                data=answers,
-                defaults=defaults,
-                vcs_ref=vcs_ref,
-                overwrite=overwrite,
-                template=template,
-                trust=trust,
-                git=git,
-            )
+        if (data_file is None) != (target is None):
+            raise AndamioError("--data-file and --target go together: the file, and its label column")
+        if data_file is not None and target is not None:
+            with console.status(f"Checking [bold]{data_file}[/]…", spinner="dots"):
+                checked = datafile.inspect(data_file, target, answers.get("ml_task"))
+                answers, how = datafile.answers(checked, answers)
+            if defaults and "project_name" not in answers:
+                # The demo's default name (Breast Cancer Classifier) would name a team's package.
+                answers["project_name"] = re.sub(r"[-_]+", " ", dest.resolve().name).strip().title()
+            rows = f", {checked.target.rows} rows" if checked.target else ""
+            columns = f", {len(checked.columns)} columns" if checked.columns else ", read after make setup"
+            console.print(f"[bold green]✓[/] {data_file}: {checked.format.upper()}{rows}{columns}")
+            console.print(f"  {how}")
+        with console.status(f"Rendering the template into [bold]{dest}[/]…", spinner="dots") as status:
+            steps = _Steps(status)
+            common: dict[str, Any] = {
+                "data": answers,
+                "defaults": defaults,
+                "vcs_ref": vcs_ref,
+                "overwrite": overwrite,
+                "template": template,
+                "trust": trust,
+                "git": git,
+            }
+            if checked:
+                result = render.new_from_data_file(dest, checked, progress=steps, **common)
+            else:
+                result = render.new(dest, **common)
+            steps.done()
     except AndamioError as error:
         err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
         raise typer.Exit(code=2) from None
@@ -89,21 +163,34 @@ def new(
         raise typer.Exit(code=130) from None
 
     table = Table(show_header=False, box=None, pad_edge=False)
-    for key in ("project_name", "package_name", "ml_task", "dataset", "python_version", "tracking_uri"):
-        if key in result.answers:
+    keys = ("project_name", "package_name", "ml_task", "data_path", "target", "dataset", "python_version")
+    for key in (*keys, "model_family", "tracking_uri"):
+        if key in result.answers and not (key == "dataset" and result.data_path):
             table.add_row(f"[dim]{key}[/]", str(result.answers[key]))
-    console.print(
-        f"[bold green]✓[/] Rendered {result.files} files into [bold]{result.dest}[/] "
-        f"in {result.seconds:.1f} s"
-    )
+    if result.data_path:
+        console.print(
+            f"[bold green]✓[/] [bold]{result.dest}[/] is ready in {result.seconds:.1f} s: "
+            f"{result.files} files rendered, {result.data_path} tracked by DVC"
+        )
+    else:
+        console.print(
+            f"[bold green]✓[/] Rendered {result.files} files into [bold]{result.dest}[/] "
+            f"in {result.seconds:.1f} s"
+        )
     console.print(table)
     if result.commit:
         console.print(f"[bold green]✓[/] git repository initialised, first commit {result.commit[:10]}")
     console.print("\nNext steps:")
     console.print(f"  cd {result.dest}")
-    if not result.commit:
+    if not result.commit and gitrepo.inside_work_tree(result.dest):
+        console.print(f'  git add . && git commit -m "Add {result.dest.name}"   # the enclosing repository')
+    elif not result.commit:
         console.print('  git init && git add -A && git commit -m "Initial commit"')
-    console.print("  make setup pipeline promote   # train, evaluate, register, promote")
+    if result.data_path:
+        console.print("  cat data/contract.yaml        # review the inferred contract: it is yours")
+        console.print("  make pipeline serve           # train, evaluate, register; serve the model")
+    else:
+        console.print("  make setup pipeline promote   # train, evaluate, register, promote")
     console.print("  make help                     # every task")
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import subprocess
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from andamio import gitrepo
+from andamio import datafile, gitrepo
 from andamio.errors import AndamioError
 from andamio.source import bundled_template, default_source
 
@@ -26,6 +29,8 @@ class NewResult:
     files: int
     commit: str | None
     seconds: float
+    source: str = ""  # the template source copier rendered
+    data_path: str | None = None  # new_from_data_file: where the project keeps the file
 
 
 def parse_data(pairs: Iterable[str]) -> dict[str, str]:
@@ -58,9 +63,7 @@ def _skip_git_index_sync(dest: Path) -> Iterator[None]:
     from copier import _main
 
     method = getattr(_main.Worker, "_sync_git_index_executable_bit", None)
-    probe = dest if dest.exists() else dest.parent
-    while not probe.exists():
-        probe = probe.parent
+    probe = _nearest_existing(dest)
     if method is None or gitrepo.inside_work_tree(probe):
         yield
         return
@@ -69,6 +72,13 @@ def _skip_git_index_sync(dest: Path) -> Iterator[None]:
         yield
     finally:
         _main.Worker._sync_git_index_executable_bit = method  # type: ignore[method-assign]
+
+
+def _nearest_existing(path: Path) -> Path:
+    """Return ``path`` or its nearest ancestor that exists."""
+    while not path.exists():
+        path = path.parent
+    return path
 
 
 def _check_destination(dest: Path, overwrite: bool) -> None:
@@ -142,9 +152,130 @@ def new(
     commit = None
     # A project inside a larger repo (monorepo) joins it; an ignored folder gets its own repo.
     if git and not gitrepo.tracked_by_enclosing_repo(dest):
-        message = f"Initial commit from andamio template ({src_path_label(src)})"
-        commit = gitrepo.init_and_commit(dest, message)
-    return NewResult(dest, dict(answers), files, commit, time.perf_counter() - started)
+        commit = gitrepo.init_and_commit(dest, _initial_message(src))
+    return NewResult(dest, dict(answers), files, commit, time.perf_counter() - started, source=src)
+
+
+def new_from_data_file(
+    dest: Path,
+    data_file: datafile.DataFile,
+    *,
+    data: Mapping[str, str] | None = None,
+    defaults: bool = False,
+    vcs_ref: str | None = None,
+    overwrite: bool = False,
+    template: str | Path | None = None,
+    trust: bool = False,
+    git: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> NewResult:
+    """Render a project that trains on ``data_file``, ready for ``make pipeline`` with no edit.
+
+    ``data_file`` comes from :func:`andamio.datafile.inspect` and ``data`` from
+    :func:`andamio.datafile.answers`; the other arguments are :func:`new`'s (``overwrite``
+    is refused). After rendering, the file is copied to ``data/raw/``,
+    ``make setup`` and ``make schema`` run in the project, ``dvc add`` tracks the file and
+    the first commit holds it all. If a step fails, ``dest`` is removed (emptied, when it
+    existed) and the error carries the step's last output lines. ``progress`` is called
+    with the name of each step as it starts.
+    """
+    started = time.perf_counter()
+    step = progress or (lambda label: None)
+    dest = dest.expanduser().resolve()
+    if overwrite:
+        raise AndamioError(
+            "--data-file renders into a new or empty directory (it removes what it wrote when a "
+            "step fails); drop --overwrite"
+        )
+    if not git and not gitrepo.inside_work_tree(_nearest_existing(dest)):
+        raise AndamioError("--data-file tracks the file with DVC, which needs git; drop --no-git")
+    _check_destination(dest, overwrite=False)
+    with _undo_on_failure(dest):
+        step("Rendering the template")
+        rendered = new(
+            dest, data=data, defaults=defaults, vcs_ref=vcs_ref, template=template, trust=trust, git=False
+        )
+        # The task was decided for the user only when neither --data nor a prompt gave it.
+        guessed = defaults and "ml_task" not in (data or {})
+        _add_data_file(dest, data_file, str(rendered.answers["ml_task"]), guessed, step)
+        # A project inside a larger repo (monorepo) joins it; an ignored folder gets its own repo.
+        own_repo = git and not gitrepo.tracked_by_enclosing_repo(dest)
+        if own_repo:
+            gitrepo.git(dest, "init", "--quiet", "--initial-branch=main")
+        step(f"dvc add {data_file.data_path}")
+        _run(dest, ".venv/bin/dvc", "add", data_file.data_path)
+        commit = None
+        if own_repo:
+            step("Making the first commit")
+            commit = gitrepo.commit_all(dest, _initial_message(rendered.source))
+    seconds = time.perf_counter() - started
+    return replace(rendered, commit=commit, seconds=seconds, data_path=data_file.data_path)
+
+
+def _add_data_file(
+    dest: Path, data: datafile.DataFile, ml_task: str, guessed: bool, step: Callable[[str], None]
+) -> None:
+    """Copy the data file into the project, set up its environment and infer its contract."""
+    step(f"Copying {data.path.name} to {data.data_path}")
+    copy = dest / data.data_path
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(data.path, copy)
+    step("make setup: .venv with the project's pinned dependencies")
+    _run(dest, "make", "setup")
+    if data.target is None:
+        # Parquet, and no pyarrow next to andamio: the project's environment reads it now.
+        step(f"Checking {data.data_path} with the project's pyarrow")
+        python = dest / ".venv" / "bin" / "python"
+        datafile.probe_parquet(data.path, data.target_name, python, ml_task, guessed=guessed)
+    step("make schema: data/contract.yaml from the data")
+    _run(dest, "make", "schema")
+
+
+#: Output lines of a failed project step that its error shows.
+_TAIL_LINES = 20
+
+
+def _run(cwd: Path, *cmd: str) -> None:
+    """Run a step of the generated project; raise with its last output lines when it fails."""
+    # An enclosing make's flags (-n, -j, -k) are not meant for the project's make.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    try:
+        proc = subprocess.run(
+            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise AndamioError(f"{cmd[0]} is not installed; --data-file runs `make` in the project") from None
+    if proc.returncode != 0:
+        tail = "\n".join(f"  {line}" for line in proc.stdout.rstrip().splitlines()[-_TAIL_LINES:])
+        raise AndamioError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}) in {cwd}:\n{tail}")
+
+
+@contextlib.contextmanager
+def _undo_on_failure(dest: Path) -> Iterator[None]:
+    """Leave ``dest`` as it was (absent, or empty) when the body raises."""
+    existed = dest.exists()
+    created = dest  # the outermost folder this call creates
+    while not created.parent.exists():
+        created = created.parent
+    try:
+        yield
+    except BaseException as error:
+        if existed:
+            for child in dest.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        else:
+            shutil.rmtree(created, ignore_errors=True)
+        if isinstance(error, AndamioError):
+            undone = "emptied" if existed else "removed"
+            raise AndamioError(f"{error}\n{dest} was {undone}: nothing was kept.") from None
+        raise
+
+
+def _initial_message(src: str) -> str:
+    return f"Initial commit from andamio template ({src_path_label(src)})"
 
 
 def src_path_label(src: str) -> str:
