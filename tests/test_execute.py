@@ -118,7 +118,7 @@ def test_generated_project_runs_its_whole_lifecycle(render, case):
     shutil.rmtree(project / "data" / "prepared")
     shutil.rmtree(bundle)
     sh(project, "make", "pull")
-    assert (project / "data" / "prepared" / "train.csv").is_file() and (bundle / "schema.json").is_file()
+    assert (project / "data" / "prepared" / "train.parquet").is_file() and (bundle / "schema.json").is_file()
 
     # And the quality gate stops a model that misses a threshold
     params_path = project / "params.yaml"

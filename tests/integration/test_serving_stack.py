@@ -254,11 +254,16 @@ def project_package(project: Path) -> str:
 
 
 def _rows(project: Path, split: str) -> list[dict[str, float]]:
-    import csv
-
-    with (project / "data" / "prepared" / f"{split}.csv").open() as handle:
-        rows = [{k: float(v) for k, v in row.items() if k != "target"} for row in csv.DictReader(handle)]
-    return rows
+    """The prepared split's feature rows, read by the project's own pandas (Parquet)."""
+    code = (
+        "import pandas as pd, sys; "
+        f"pd.read_parquet('data/prepared/{split}.parquet').drop(columns=['target'])"
+        ".to_json(sys.stdout, orient='records')"
+    )
+    out = subprocess.run(
+        [".venv/bin/python", "-c", code], cwd=project, capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out)
 
 
 def test_api_under_load_fuzzing_and_prometheus_alerting(project: Path, stack: dict[str, Any]):
