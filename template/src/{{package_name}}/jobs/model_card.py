@@ -1,8 +1,10 @@
 """Governance: write ``docs/model_card.md`` for the registered model version.
 
 Called at the end of the ``register`` stage.  The card joins the hand-written parts
-(``docs/model_card.yml``: intended use, limitations) with what the run recorded: data,
-metrics, the quality gate, parameters and lineage (git commit, DVC data hash, MLflow run).
+(``docs/model_card.yml``: intended use, limitations) with what the run recorded: the data
+(source, DVC hash of the raw data, rows, every column's kind and missing rate from the
+bundle's ``reference.json``, excluded columns, target classes), metrics, the quality gate,
+parameters and lineage (git commit, DVC data hash, MLflow run).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from ..settings import Settings
 
 CARD = Path("docs") / "model_card.md"
 CONTEXT = Path("docs") / "model_card.yml"
+# Categories listed per column; the contract holds them all.
+MAX_LISTED = 12
 
 
 def _bullets(items: Any) -> list[str]:
@@ -31,6 +35,132 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _cell(value: Any) -> str:
+    """Make ``value`` safe inside a Markdown table cell (data values can hold ``|``)."""
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _share(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "-"
+    if 0 < value < 0.001:
+        return "< 0.1 %"
+    return f"{100 * value:.1f} %"
+
+
+def _values(col: dict[str, Any]) -> str:
+    """Return the allowed range or categories of a schema feature, for a table cell."""
+    if col.get("kind") == "numeric" or "min" in col:
+        low, high = col.get("min"), col.get("max")
+        if low is None and high is None:
+            return "-"
+        return f"{_number(low)} to {_number(high)}"
+    if col.get("kind") == "boolean":
+        return "false, true"
+    categories = [str(c) for c in col.get("categories") or []]
+    shown = ", ".join(categories[:MAX_LISTED])
+    if len(categories) > MAX_LISTED:
+        shown += f", ... ({len(categories) - MAX_LISTED} more: data/contract.yaml)"
+    return shown or "-"
+
+
+def _yes_no(value: Any) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def _number(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "?"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+def _source(data: dict[str, Any]) -> list[str]:
+    """Describe where the training data came from (never a database URL: only its variable)."""
+    source = data.get("source", "demo")
+    if source == "demo":
+        return [
+            f"- Source: the `{data.get('dataset', 'unknown')}` demo dataset that ships with "
+            "scikit-learn"
+        ]
+    if source == "file":
+        return [f"- Source: the file `{data.get('path', 'unknown')}` (tracked by DVC)"]
+    variable = data.get("url_env") or "the variable in params.yaml data.sql.url_env"
+    return [
+        f"- Source: a SQL query on the database whose URL is in the environment variable "
+        f"`{variable}` (the URL is never recorded), snapshotted to "
+        "`data/raw/snapshot.parquet` (tracked by DVC):",
+        "",
+        "  ```sql",
+        *[f"  {line}" for line in str(data.get("query", "")).strip().splitlines()],
+        "  ```",
+        "",
+    ]
+
+
+def _chosen(train: dict[str, Any]) -> dict[str, Any]:
+    """Return the ``train`` parameters of the chosen estimator (only they trained this model)."""
+    estimator = train.get("estimator")
+    keep = {"estimator", "random_state", estimator}
+    return {k: v for k, v in train.items() if k in keep}
+
+
+def _data_section(
+    metadata: dict[str, Any],
+    schema: dict[str, Any],
+    reference: dict[str, Any],
+    params: dict[str, Any],
+) -> list[str]:
+    """Return the Data section: source, hashes, rows, columns, exclusions, target."""
+    configured = params.get("data", {})
+    data: dict[str, Any] = {**configured, **(configured.get("sql") or {})}
+    data.update(metadata.get("data") or {})
+    stats = reference.get("features", {})
+    features = schema.get("features", [])
+    excluded = schema.get("excluded") or data.get("excluded") or {}
+    classes = schema.get("classes", data.get("classes"))
+    hash_label = "version" if data.get("source", "demo") == "demo" else "DVC hash"
+    rows = data.get("rows", reference.get("rows", "unknown"))
+    target = schema.get("target", data.get("target", "unknown"))
+    lines = [
+        *_source(data),
+        f"- Raw data {hash_label}: `{data.get('raw_hash', 'unknown')}`",
+        f"- Training rows: {rows} (the test split is held out: "
+        + (", ".join(f"{k} = {v}" for k, v in params.get("prepare", {}).items()) or "unknown")
+        + ")",
+        f"- Training data (DVC hash of `data/prepared`): `{metadata.get('data_hash')}`",
+        f"- Target: `{target}`"
+        + (
+            f", classes: {', '.join(f'`{c}`' for c in classes)}"
+            if classes
+            else (f" ({metadata['task']})" if metadata.get("task") else "")
+        ),
+        f"- Model input: {len(features)} column{'' if len(features) == 1 else 's'}, as "
+        "`data/contract.yaml` declares them" + (f"; {len(excluded)} excluded" if excluded else ""),
+        "",
+        "| column | kind | missing (training) | nullable | range or categories |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {_cell(f['name'])} | {f.get('kind', f.get('dtype', ''))} "
+            f"| {_share(stats.get(f['name'], {}).get('missing'))} "
+            f"| {_yes_no(f.get('nullable'))} | {_cell(_values(f))} |"
+            for f in features
+        ],
+        "",
+    ]
+    if excluded:
+        lines += [
+            "Excluded from the model (reported by `make schema`, not model input):",
+            "",
+            "| column | reason |",
+            "|---|---|",
+            *[f"| {_cell(name)} | {_cell(reason)} |" for name, reason in excluded.items()],
+            "",
+        ]
+    return lines
+
+
 def render(
     context: dict[str, Any],
     metadata: dict[str, Any],
@@ -39,11 +169,12 @@ def render(
     gate: dict[str, Any],
     schema: dict[str, Any],
     params: dict[str, Any],
+    reference: dict[str, Any] | None = None,
 ) -> str:
     """Return the model card as Markdown (pure: every input is passed in)."""
     name, version = registration["name"], registration["version"]
     train_metrics = metadata.get("train_metrics", {})
-    features = schema.get("features", [])
+    raw_hash = (metadata.get("data") or {}).get("raw_hash", "unknown")
     lines = [
         f"# Model card: {name} version {version}",
         "",
@@ -75,19 +206,7 @@ def render(
         "",
         "## Data",
         "",
-        f"- Dataset: `{params.get('data', {}).get('dataset', 'unknown')}`",
-        "- Split: "
-        + (", ".join(f"{k} = {v}" for k, v in params.get("prepare", {}).items()) or "unknown"),
-        f"- Training data (DVC hash of `data/prepared`): `{metadata.get('data_hash')}`",
-        f"- Target: `{schema.get('target', 'unknown')}`; {len(features)} input features",
-        "",
-        "| feature | type | min | max |",
-        "|---|---|---|---|",
-        *[
-            f"| {f['name']} | {f.get('dtype', '')} | {_fmt(f.get('min'))} | {_fmt(f.get('max'))} |"
-            for f in features
-        ],
-        "",
+        *_data_section(metadata, schema, reference or {}, params),
         "## Metrics",
         "",
         "| metric | train | test |",
@@ -109,7 +228,7 @@ def render(
         "## Parameters",
         "",
         "```yaml",
-        yaml.safe_dump({"train": params.get("train", {})}, sort_keys=True).rstrip(),
+        yaml.safe_dump({"train": _chosen(params.get("train", {}))}, sort_keys=False).rstrip(),
         "```",
         "",
         "## Limitations",
@@ -126,6 +245,7 @@ def render(
         "|---|---|",
         f"| git commit | `{metadata.get('git_commit')}` |",
         f"| DVC data hash | `{metadata.get('data_hash')}` |",
+        f"| raw data hash | `{raw_hash}` |",
         f"| MLflow run id | `{metadata.get('run_id')}` |",
         f"| MLflow model URI | `{metadata.get('model_uri')}` |",
         "",
@@ -134,6 +254,11 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+def _optional_json(path: Path) -> dict[str, Any]:
+    # A bundle from before the data contract has no missing rates: the card says "-".
+    return bundle.read_json(path) if path.is_file() else {}
 
 
 def write(settings: Settings, registration: dict[str, Any]) -> Path:
@@ -152,6 +277,7 @@ def write(settings: Settings, registration: dict[str, Any]) -> Path:
         bundle.read_json(settings.reports_dir / "gate.json"),
         bundle.read_json(settings.bundle_dir / bundle.SCHEMA_FILE),
         params,
+        _optional_json(settings.bundle_dir / bundle.REFERENCE_FILE),
     )
     path = root / CARD
     path.parent.mkdir(parents=True, exist_ok=True)

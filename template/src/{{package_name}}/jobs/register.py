@@ -50,6 +50,7 @@ def run(settings: Settings) -> dict[str, Any]:
             tags={
                 "git_commit": meta["git_commit"],
                 "data_hash": meta["data_hash"],
+                "raw_data_hash": (meta.get("data") or {}).get("raw_hash", "unknown"),
                 "quality_gate": "passed",
             },
         )
