@@ -113,7 +113,7 @@ def build_reference(
     sample_size: int,
     seed: int,
 ) -> dict[str, Any]:
-    """Reference statistics of the training features and predictions (drift, serving checks).
+    """Compute reference statistics of the training features and predictions (drift, serving).
 
     ``frame`` is the model input frame (:func:`.contract.coerce`).  Every ``sample`` is taken
     at the same rows, so the samples zip into rows; ``None`` is a missing value.

@@ -55,7 +55,7 @@ class Column:
     categories: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The YAML mapping of this column (without its name)."""
+        """Return the YAML mapping of this column (without its name)."""
         out: dict[str, Any] = {"kind": self.kind, "nullable": self.nullable}
         if self.kind == "numeric":
             out["min"], out["max"] = self.min, self.max
@@ -73,7 +73,7 @@ class Target:
     classes: tuple[Any, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The YAML mapping of the target."""
+        """Return the YAML mapping of the target."""
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
         if self.classes is not None:
             out["classes"] = list(self.classes)
@@ -118,14 +118,14 @@ class Contract:
         return "classification" if self.target.kind == "categorical" else "regression"
 
     def column(self, name: str) -> Column:
-        """The column called ``name``."""
+        """Return the column called ``name``."""
         for col in self.columns:
             if col.name == name:
                 return col
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        """The whole contract as the YAML file holds it."""
+        """Return the whole contract as the YAML file holds it."""
         return {
             "version": VERSION,
             "target": self.target.to_dict(),
@@ -143,7 +143,9 @@ class Contract:
             raise ContractError(f"{source}: 'target' must be a mapping with a 'name'")
         kind = raw_target.get("kind", "categorical")
         if kind not in ("categorical", "numeric"):
-            raise ContractError(f"{source}: target.kind must be categorical or numeric, got {kind!r}")
+            raise ContractError(
+                f"{source}: target.kind must be categorical or numeric, got {kind!r}"
+            )
         classes = raw_target.get("classes")
         if kind == "categorical" and not classes:
             raise ContractError(f"{source}: a categorical target needs its 'classes'")
@@ -159,7 +161,9 @@ class Contract:
                 )
             cats = spec.get("categories")
             if spec["kind"] == "categorical" and not cats:
-                raise ContractError(f"{source}: columns.{name} is categorical but lists no categories")
+                raise ContractError(
+                    f"{source}: columns.{name} is categorical but lists no categories"
+                )
             columns.append(
                 Column(
                     name=str(name),
@@ -286,7 +290,7 @@ def infer(frame: pd.DataFrame, target: str, task: str) -> Contract:
                 Column(str(name), "numeric", nullable, float(numbers.min()), float(numbers.max()))
             )
         elif _looks_like_datetime(values):
-            excluded[str(name)] = "datetime (not model input; derive numeric columns from it upstream)"
+            excluded[str(name)] = "datetime (not model input; derive numbers from it upstream)"
         else:
             text = present.astype(str)
             distinct = int(text.nunique())
@@ -326,7 +330,7 @@ def _to_text(values: pd.Series) -> pd.Series:
 
 
 def coerce(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
-    """The model input frame: the contract's columns, in order, in model dtypes.
+    """Return the model input frame: the contract's columns, in order, in model dtypes.
 
     numeric -> float64 (NaN = missing); categorical -> object ``str`` (``None`` = missing);
     boolean -> float64 1.0 / 0.0 (NaN = missing).  Run :func:`validate` first: values that do
@@ -348,7 +352,7 @@ def coerce(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
 
 
 def target_values(frame: pd.DataFrame, contract: Contract) -> pd.Series:
-    """The target as labels: the contract's class values (classification) or float64."""
+    """Return the target as labels: the class values (classification) or float64."""
     values = frame[contract.target.name]
     if contract.target.kind == "numeric":
         return pd.to_numeric(values, errors="coerce").astype("float64")
@@ -376,11 +380,10 @@ class Failure:
     first_rows: tuple[int, ...]
 
     def describe(self) -> str:
-        """A one-line, grep-able description."""
+        """Describe the failure on one grep-able line."""
         rows = ", ".join(map(str, self.first_rows))
-        return (
-            f"column {self.column!r}: {self.check}: {self.failing_rows} failing row(s)"
-            + (f", first at row {rows}" if rows else "")
+        return f"column {self.column!r}: {self.check}: {self.failing_rows} failing row(s)" + (
+            f", first at row {rows}" if rows else ""
         )
 
 
@@ -434,7 +437,7 @@ def _check_type(values: pd.Series, col: Column) -> pd.Series:
 
 
 def _schema(contract: Contract, frame: pd.DataFrame) -> Any:
-    """The pandera schema of the contract (type conversion is checked before, per row)."""
+    """Build the pandera schema of the contract (types are checked before, per row)."""
     import pandera.pandas as pa
 
     columns: dict[str, Any] = {}
@@ -521,5 +524,6 @@ def validate(frame: pd.DataFrame, contract: Contract) -> ValidationReport:
                 rows.append(int(index))
         for (column, check), rows in grouped.items():
             label = "not null" if check.startswith("not_nullable") else check
-            failures.append(Failure(column, label, max(len(rows), 1), tuple(sorted(rows)[:FIRST_ROWS])))
+            first = tuple(sorted(rows)[:FIRST_ROWS])
+            failures.append(Failure(column, label, max(len(rows), 1), first))
     return ValidationReport(len(frame), tuple(failures))

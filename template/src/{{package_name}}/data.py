@@ -72,7 +72,7 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def _masked(url: str) -> str:
-    """A database URL with its password replaced (for messages; never logged in full)."""
+    """Return a database URL with its password replaced (messages never show it)."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
@@ -119,7 +119,7 @@ def read_sql(data: DataParams) -> pd.DataFrame:
 
 
 def load_raw(settings: Settings) -> pd.DataFrame:
-    """The raw training table of the configured source (sql: the DVC-tracked snapshot)."""
+    """Load the raw training table of the configured source (sql: the DVC-tracked snapshot)."""
     data = settings.params.data
     if data.source == "demo":
         return load_demo(data.dataset or "", data.target)

@@ -93,7 +93,7 @@ _ESTIMATORS: dict[str, set[str]] = {
 
 
 def estimator_names(task: str) -> list[str]:
-    """The estimator names usable for ``task``."""
+    """Return the estimator names usable for ``task``."""
     return sorted(_ESTIMATORS[task])
 
 
@@ -102,7 +102,7 @@ available_estimators = estimator_names
 
 
 def required_package(estimator: str) -> str | None:
-    """The optional package ``estimator`` needs (``None``: scikit-learn is enough)."""
+    """Return the optional package ``estimator`` needs (``None``: scikit-learn is enough)."""
     return _PACKAGES.get(estimator)
 
 
@@ -135,11 +135,13 @@ def _ordinal(unknown: float, missing: float) -> OrdinalEncoder:
 
 
 def build_features(estimator: str, contract: Contract) -> ColumnTransformer:
-    """The ``features`` step: one branch per column kind, in the order numeric, categorical, boolean."""
+    """Build the ``features`` step: a branch per column kind (numeric, categorical, boolean)."""
     numeric, categorical, boolean = contract.numeric, contract.categorical, contract.boolean
     branches: list[tuple[str, Any, list[str]]] = []
     if estimator in _LINEAR:
-        num: Any = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+        num: Any = Pipeline(
+            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        )
         cat: Any = OneHotEncoder(
             handle_unknown="infrequent_if_exist",
             min_frequency=MIN_FREQUENCY,

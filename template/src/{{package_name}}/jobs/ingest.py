@@ -20,5 +20,6 @@ def run(settings: Settings) -> Path:
     partial = out.with_suffix(".parquet.partial")
     frame.to_parquet(partial, index=False)
     partial.replace(out)
-    print(f"ingest: {len(frame)} rows x {frame.shape[1]} columns -> {out.relative_to(settings.root)}")
+    where = out.relative_to(settings.root)
+    print(f"ingest: {len(frame)} rows x {frame.shape[1]} columns -> {where}")
     return out

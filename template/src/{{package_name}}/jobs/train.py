@@ -41,7 +41,7 @@ def fit(
 
 
 def data_facts(settings: Settings, contract: Contract, rows: int) -> dict[str, Any]:
-    """What the model card and lineage say about the data: source, raw hash, target."""
+    """Collect what the model card and lineage say about the data: source, hash, target."""
     data = settings.params.data
     facts: dict[str, Any] = {
         "source": data.source,

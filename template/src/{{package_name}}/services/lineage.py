@@ -54,7 +54,7 @@ def dvc_output_hash(root: Path, stage: str, path: str) -> str:
 
 
 def raw_data_hash(settings: Settings) -> str:
-    """The DVC hash of the raw training data (demo: the scikit-learn release that ships it).
+    """Return the DVC hash of the raw training data (demo: the scikit-learn release).
 
     ``file``: from ``<data.path>.dvc`` (``dvc add``); ``sql``: the ``ingest`` stage's snapshot
     in ``dvc.lock``.

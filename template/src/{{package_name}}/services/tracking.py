@@ -53,7 +53,7 @@ def pip_requirements(extra: tuple[str, ...] = ()) -> list[str]:
 
 
 def trusted_types(model: Any) -> list[str]:
-    """The types MLflow's skops format must trust to reload ``model`` (trained here, by us).
+    """List the types MLflow's skops format must trust to reload ``model`` (trained here).
 
     skops refuses to load any type not on an allow-list; the list is that of the model the
     pipeline just fitted (numpy dtypes in imputers, the estimators of optional families).
