@@ -24,6 +24,9 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# pytest-xdist already runs a worker per core: OpenMP models (histogram gradient boosting,
+# LightGBM) spinning a thread per core on top of that slow a loaded machine by 10-100x.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 Render = Callable[..., Path]
 

@@ -123,7 +123,7 @@ def _factory(task: str, estimator: str) -> Callable[..., Any]:
     return _sklearn(task, estimator)
 
 
-def _ordinal(unknown: float, missing: float) -> OrdinalEncoder:
+def _ordinal(unknown: float | int, missing: float | int) -> OrdinalEncoder:
     return OrdinalEncoder(
         handle_unknown="use_encoded_value",
         unknown_value=unknown,
@@ -153,7 +153,7 @@ def build_features(estimator: str, contract: Contract) -> ColumnTransformer:
         num, cat, flag = "passthrough", _ordinal(np.nan, np.nan), "passthrough"
     else:
         num = SimpleImputer(strategy="median")
-        cat = _ordinal(-1.0, -2.0)
+        cat = _ordinal(-1, -2)
         flag = SimpleImputer(strategy="most_frequent")
     for name, step, columns in (
         ("numeric", num, numeric),
