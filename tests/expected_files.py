@@ -79,6 +79,10 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     ("src/{pkg}/serving/config.py", SERVING),
     ("src/{pkg}/serving/metrics.py", SERVING),
     ("src/{pkg}/serving/predictor.py", SERVING),
+    *[
+        (f"src/{{pkg}}/serving/{name}.py", SERVING)
+        for name in ("encoding", "inputs", "invocations", "middleware", "requests", "routes", "state", "trees")
+    ],
     ("tests/serving_helpers.py", SERVING),
     ("tests/test_serving.py", SERVING),
     ("tests/test_drift.py", SERVING),
