@@ -69,7 +69,7 @@ def dimension(where: str, name: str, spec: Any) -> Dimension:
     path = f"params.yaml: {where}.{name}"
     if not isinstance(spec, dict):
         raise ValueError(
-            f"{path} must be a mapping: {{low, high[, log, step, type]}} or {{choices}}"
+            f"{path} must be a mapping of low, high (and log, step, type) or of choices"
         )
     if "choices" in spec:
         choices = spec["choices"]
@@ -220,8 +220,9 @@ def _yaml_value(value: Any) -> Any:
 
 def adoption(estimator: str, base: dict[str, Any], best: dict[str, Any]) -> str:
     """Return the ``params.yaml`` block that adopts ``best`` over the current ``base``."""
-    merged = {**base, **{k: _yaml_value(v) for k, v in best.items()}}
-    return yaml.safe_dump({"train": {estimator: merged}}, sort_keys=False).rstrip()
+    tuned = {k: _yaml_value(v) for k, v in best.items()}
+    section = {estimator: base | tuned}
+    return yaml.safe_dump({"train": section}, sort_keys=False).rstrip()
 
 
 def _open_study(settings: Settings, url: str, reported: str, name: str, goal: str) -> Any:

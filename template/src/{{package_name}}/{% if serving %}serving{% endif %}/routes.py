@@ -102,16 +102,21 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 
 
 def _request_body(model: type[BaseModel]) -> dict[str, Any]:
-    content = {"application/json": {"schema": _ref(model)}}
-    return {"requestBody": {"required": True, "content": content}}
+    media = {"schema": _ref(model)}
+    return _body({"application/json": media})
+
+
+def _body(content: dict[str, Any]) -> dict[str, Any]:
+    body = {"required": True, "content": content}
+    return {"requestBody": body}
 
 
 def _invocation_body(models: list[type[BaseModel]]) -> dict[str, Any]:
-    content = {
-        "application/json": {"schema": {"oneOf": [_ref(m) for m in models]}},
-        "text/csv": {"schema": {"type": "string", "description": "a header row, then rows"}},
-    }
-    return {"requestBody": {"required": True, "content": content}}
+    json_schema = {"oneOf": [_ref(m) for m in models]}
+    csv_schema = {"type": "string", "description": "a header row, then rows"}
+    json_media = {"schema": json_schema}
+    csv_media = {"schema": csv_schema}
+    return _body({"application/json": json_media, "text/csv": csv_media})
 
 
 def add_prediction_routes(app: FastAPI, service: Service) -> list[type[BaseModel]]:
