@@ -326,7 +326,7 @@ def _to_text(values: pd.Series) -> pd.Series:
         if (present == present.round()).all():
             values = values.astype("Int64")
     text = values.astype("string").astype(object)
-    return text.where(values.notna(), None)
+    return text.where(values.notna(), None)  # type: ignore[call-overload]
 
 
 def coerce(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
@@ -462,7 +462,7 @@ def _schema(contract: Contract, frame: pd.DataFrame) -> Any:
     return pa.DataFrameSchema(columns, strict=False, coerce=False)
 
 
-def _rows(index: Sequence[Any]) -> tuple[int, ...]:
+def _rows(index: Sequence[Any] | pd.Index) -> tuple[int, ...]:
     return tuple(int(i) for i in list(index)[:FIRST_ROWS])
 
 
