@@ -23,16 +23,27 @@ def positive_scores(model: Any, proba: np.ndarray, target: pd.Series) -> tuple[n
     return (np.asarray(target) == positive).astype(int), proba[:, 1]
 
 
+def score(task: str, model: Any, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predict once: ``(labels, class probabilities)``.
+
+    A classifier's labels are the classes of highest probability, which saves a second pass
+    over a big table.
+    """
+    if task != "classification":
+        return np.asarray(model.predict(features)), None
+    proba = np.asarray(model.predict_proba(features))
+    return np.asarray(model.classes_)[np.argmax(proba, axis=1)], proba
+
+
 def compute_metrics(
     task: str,
     model: Any,
     features: pd.DataFrame,
     target: pd.Series,
-    predicted: np.ndarray | None = None,
+    scored: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> dict[str, float]:
-    """Return the task's standard metrics for ``model`` on ``features``."""
-    if predicted is None:
-        predicted = model.predict(features)
+    """Return the task's standard metrics for ``model`` on ``features`` (``scored``: reuse)."""
+    predicted, proba = scored or score(task, model, features)
     if task == "classification":
         result = {
             "accuracy": skm.accuracy_score(target, predicted),
@@ -40,7 +51,7 @@ def compute_metrics(
             "precision": skm.precision_score(target, predicted, average="macro", zero_division=0),
             "recall": skm.recall_score(target, predicted, average="macro", zero_division=0),
         }
-        proba = model.predict_proba(features)
+        assert proba is not None
         if proba.shape[1] == 2:
             result["roc_auc"] = skm.roc_auc_score(*positive_scores(model, proba, target))
         elif len(np.unique(np.asarray(target))) == proba.shape[1]:
@@ -57,11 +68,16 @@ def compute_metrics(
 
 
 def _plot_classification(
-    model: Any, features: pd.DataFrame, target: pd.Series, plots: Path, figures: Path
+    model: Any,
+    scored: tuple[np.ndarray, np.ndarray | None],
+    target: pd.Series,
+    plots: Path,
+    figures: Path,
 ) -> None:
     import matplotlib.pyplot as plt
 
-    predicted = model.predict(features)
+    predicted, proba = scored
+    assert proba is not None
     pd.DataFrame({"actual": target.to_numpy(), "predicted": predicted}).to_csv(
         plots / "confusion.csv", index=False
     )
@@ -71,7 +87,6 @@ def _plot_classification(
     )
     axes[0].tick_params(axis="x", labelrotation=30)
     axes[0].set_title("Confusion matrix (test set)")
-    proba = model.predict_proba(features)
     if proba.shape[1] == 2:
         fpr, tpr, thresholds = skm.roc_curve(*positive_scores(model, proba, target))
         title = "ROC curve (test set)"
@@ -95,11 +110,11 @@ def _plot_classification(
 
 
 def _plot_regression(
-    model: Any, features: pd.DataFrame, target: pd.Series, plots: Path, figures: Path
+    scored: tuple[np.ndarray, np.ndarray | None], target: pd.Series, plots: Path, figures: Path
 ) -> None:
     import matplotlib.pyplot as plt
 
-    predicted = np.asarray(model.predict(features), dtype=float)
+    predicted = np.asarray(scored[0], dtype=float)
     actual = target.to_numpy(dtype=float)
     pd.DataFrame({"actual": actual, "predicted": predicted}).round(6).to_csv(
         plots / "predictions.csv", index=False
@@ -129,7 +144,8 @@ def run(settings: Settings) -> dict[str, Any]:
     _, test = read_split(settings.prepared_dir)
     model = bundle.load_model(settings.bundle_dir)
     features, target = split_target(test, settings.contract())
-    test_metrics = compute_metrics(settings.task, model, features, target)
+    scored = score(settings.task, model, features)
+    test_metrics = compute_metrics(settings.task, model, features, target, scored)
 
     reports = settings.reports_dir
     plots, figures = reports / "plots", reports / "figures"
@@ -137,9 +153,9 @@ def run(settings: Settings) -> dict[str, Any]:
     figures.mkdir(parents=True, exist_ok=True)
     bundle.write_json(reports / "metrics.json", test_metrics)
     if settings.task == "classification":
-        _plot_classification(model, features, target, plots, figures)
+        _plot_classification(model, scored, target, plots, figures)
     else:
-        _plot_regression(model, features, target, plots, figures)
+        _plot_regression(scored, target, plots, figures)
 
     result = evaluate_gate(test_metrics, settings.params.gate)
     bundle.write_json(reports / "gate.json", result.to_dict())

@@ -16,7 +16,7 @@ from ..data import read_split
 from ..features import build_model
 from ..services import lineage, tracking
 from ..settings import Settings
-from .evaluate import compute_metrics
+from .evaluate import compute_metrics, score
 
 
 def fit(
@@ -61,6 +61,21 @@ def data_facts(settings: Settings, contract: Contract, rows: int) -> dict[str, A
     return facts
 
 
+def signature_rows(features: pd.DataFrame, rows: int = 1000) -> np.ndarray:
+    """Pick the rows to infer the MLflow signature from.
+
+    The first ``rows``, plus, for each column with missing values, a row where it is missing
+    (the signature then marks it optional).
+    Inferring from every row costs a Python call per value: half a minute on a million rows.
+    """
+    picked = list(range(min(rows, len(features))))
+    for name in features.columns:
+        missing = np.flatnonzero(features[name].isna().to_numpy())
+        if missing.size:
+            picked.append(int(missing[0]))
+    return np.array(sorted(set(picked)), dtype=np.intp)
+
+
 def _flat_params(settings: Settings) -> dict[str, Any]:
     params = settings.params
     flat: dict[str, Any] = {
@@ -88,12 +103,14 @@ def run(settings: Settings) -> dict[str, Any]:
     train, _ = read_split(settings.prepared_dir)
     model = fit(settings, train, contract)
     features, target = split_target(train, contract)
-    predictions = np.asarray(model.predict(features))
-    train_metrics = compute_metrics(settings.task, model, features, target, predictions)
+    scored = score(settings.task, model, features)
+    predictions = scored[0]
+    train_metrics = compute_metrics(settings.task, model, features, target, scored)
 
     commit = lineage.git_commit(settings.root)
     data_hash = lineage.dvc_output_hash(settings.root, "prepare", "data/prepared")
-    signature = infer_signature(features, predictions)
+    rows = signature_rows(features)
+    signature = infer_signature(features.iloc[rows], predictions[rows])
     example = features.head(3)
     options = tracking.model_options(model)
 
