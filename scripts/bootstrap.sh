@@ -12,6 +12,9 @@ APT_PACKAGES+=(prometheus prometheus-alertmanager)
 # CI/CD (issue 3): rsync for gitlab-ci-local's shell isolation, shellcheck for actionlint's
 # check of run: scripts, a Java runtime for npm-groovy-lint, Node for both npm tools.
 APT_PACKAGES+=(rsync shellcheck)
+# Teams' own data (issue 11): a real PostgreSQL server for the sql data source tests
+# (tests/postgres.py runs initdb + pg_ctl from /usr/lib/postgresql/<major>/bin).
+APT_PACKAGES+=(postgresql)
 command -v java >/dev/null 2>&1 || APT_PACKAGES+=(openjdk-17-jre-headless)
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 
