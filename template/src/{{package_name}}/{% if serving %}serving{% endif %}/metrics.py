@@ -27,6 +27,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from ..drift.detector import DriftDetector
@@ -122,12 +123,17 @@ class BatchHistogram(Collector):
         with self._lock:
             cumulative, total = np.cumsum(self._counts).tolist(), self._sum
         bounds = [*map(floatToGoString, self.bounds), "+Inf"]
-        yield HistogramMetricFamily(
+        family = HistogramMetricFamily(
             self.name,
             self.documentation,
             buckets=list(zip(bounds, cumulative, strict=True)),
             sum_value=total,
         )
+        if self.bounds and self.bounds[0] < 0:
+            # prometheus_client drops _count and _sum when a bucket bound is negative (a
+            # regression target can be): the count of observations is still well defined.
+            family.samples.append(Sample(f"{self.name}_count", {}, float(cumulative[-1])))
+        yield family
 
 
 def _gauge(name: str, text: str, labels: list[str] | None = None) -> GaugeMetricFamily:
