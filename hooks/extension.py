@@ -187,7 +187,7 @@ def check_column_name(value: str) -> str:
     name = str(value)
     if not name.strip():
         return "target must name the label column"
-    if any(c in name for c in "\n\r\"") or name != name.strip():
+    if any(c in name for c in '\n\r"') or name != name.strip():
         return f"target {name!r} must be on one line, without quotes or surrounding spaces"
     return ""
 

@@ -81,7 +81,16 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     ("src/{pkg}/serving/predictor.py", SERVING),
     *[
         (f"src/{{pkg}}/serving/{name}.py", SERVING)
-        for name in ("encoding", "inputs", "invocations", "middleware", "requests", "routes", "state", "trees")
+        for name in (
+            "encoding",
+            "inputs",
+            "invocations",
+            "middleware",
+            "requests",
+            "routes",
+            "state",
+            "trees",
+        )
     ],
     ("tests/serving_helpers.py", SERVING),
     ("tests/test_serving.py", SERVING),

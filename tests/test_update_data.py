@@ -9,6 +9,7 @@ working tree tagged ``v0.2.0`` (tags are built here: they do not travel with the
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -26,13 +27,18 @@ BEFORE_DATA_CONTRACT = "8be1847"
 TEMPLATE_PATHS = ("copier.yml", "template", "hooks")
 
 
-def _checkout(ref: str, dest: Path) -> None:
+def _clear(dest: Path) -> None:
+    """Remove the template's paths from ``dest`` (the next version replaces them whole)."""
     for name in TEMPLATE_PATHS:
         target = dest / name
         if target.is_dir():
-            subprocess.run(["rm", "-rf", str(target)], check=True)
+            shutil.rmtree(target)
         elif target.exists():
             target.unlink()
+
+
+def _checkout(ref: str, dest: Path) -> None:
+    _clear(dest)
     archive = dest / "old.tar"
     proc = subprocess.run(
         ["git", "archive", "--format=tar", "-o", str(archive), ref, *TEMPLATE_PATHS],
@@ -50,16 +56,14 @@ def _checkout(ref: str, dest: Path) -> None:
 
 
 def _copy_current(dest: Path) -> None:
+    _clear(dest)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ruff_cache")
     for name in TEMPLATE_PATHS:
-        target = dest / name
-        if target.is_dir():
-            subprocess.run(["rm", "-rf", str(target)], check=True)
-        elif target.exists():
-            target.unlink()
-    subprocess.run(
-        ["cp", "-r", *(str(ROOT / n) for n in TEMPLATE_PATHS), str(dest)], check=True
-    )
-    subprocess.run(["find", str(dest), "-name", "__pycache__", "-prune", "-exec", "rm", "-rf", "{}", "+"])
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=ignore)
+        else:
+            shutil.copy2(source, dest / name)
 
 
 @pytest.fixture(scope="module")
