@@ -21,11 +21,10 @@ import numpy as np
 import pandas as pd
 
 from .. import bundle, contract
+from ..data import read_table
 from ..settings import load_settings
 from .detector import DriftDetector
 from .report import evidently_report, write_reports
-
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,17 +69,6 @@ def schema_contract(schema: Mapping[str, Any]) -> contract.Contract:
         classes=tuple(schema.get("classes") or ()) or None,
     )
     return contract.Contract(columns, target, dict(schema.get("excluded") or {}))
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file."""
-    if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise ValueError(f"{path}: expected a {', '.join(TABLE_SUFFIXES)} file")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found")
-    if path.suffix.lower() == ".csv":
-        return pd.read_csv(path)
-    return pd.read_parquet(path)
 
 
 def model_input(path: Path, data_contract: contract.Contract) -> pd.DataFrame:
