@@ -107,25 +107,25 @@ def dimension(where: str, name: str, spec: Any) -> Dimension:
 # The search space of each estimator when params.yaml has no `tune.space` at all (the
 # template writes the same ones into a new project's params.yaml, for the team to edit).
 DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
-    "logistic_regression": {"C": {"low": 0.001, "high": 100.0, "log": True}},
-    "ridge": {"alpha": {"low": 0.001, "high": 100.0, "log": True}},
-    "random_forest": {
-        "n_estimators": {"low": 50, "high": 400, "type": "int"},
-        "max_depth": {"low": 3, "high": 16, "type": "int"},
-    },
-    "hist_gradient_boosting": {
-        "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
-        "max_leaf_nodes": {"low": 15, "high": 127, "type": "int"},
-        "l2_regularization": {"low": 0.000001, "high": 10.0, "log": True},
-    },
-    "lightgbm": {
-        "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
-        "num_leaves": {"low": 15, "high": 127, "type": "int"},
-    },
-    "xgboost": {
-        "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
-        "max_depth": {"low": 3, "high": 10, "type": "int"},
-    },
+    "logistic_regression": dict(C=dict(low=0.001, high=100.0, log=True)),
+    "ridge": dict(alpha=dict(low=0.001, high=100.0, log=True)),
+    "random_forest": dict(
+        n_estimators=dict(low=50, high=400, type="int"),
+        max_depth=dict(low=3, high=16, type="int"),
+    ),
+    "hist_gradient_boosting": dict(
+        learning_rate=dict(low=0.01, high=0.3, log=True),
+        max_leaf_nodes=dict(low=15, high=127, type="int"),
+        l2_regularization=dict(low=0.000001, high=10.0, log=True),
+    ),
+    "lightgbm": dict(
+        learning_rate=dict(low=0.01, high=0.3, log=True),
+        num_leaves=dict(low=15, high=127, type="int"),
+    ),
+    "xgboost": dict(
+        learning_rate=dict(low=0.01, high=0.3, log=True),
+        max_depth=dict(low=3, high=10, type="int"),
+    ),
 }
 
 
