@@ -70,6 +70,7 @@ def combo_id(combo: dict[str, Any]) -> str:
     return (
         f"{combo['ml_task']}-{ci}{style}-py{combo['python_version']}-{backend}{airgap}"
         f"-{data}-{combo.get('model_family', 'default')}"
+        f"{'' if combo.get('orchestrator', 'none') == 'none' else '-' + combo['orchestrator']}"
     )
 
 
@@ -89,10 +90,12 @@ def render_matrix() -> list[dict[str, Any]]:
         # dependencies: every value of each appears (7 and 5 do not divide the product's 32)
         itertools.cycle(DATA_SOURCES),
         itertools.cycle(choice_values("model_family")),
+        # the orchestrator adds its DAG or pipeline module (every value appears)
+        itertools.cycle(choice_values("orchestrator")),
         strict=False,
     )
     combos = []
-    for (ml_task, ci, ci_style), (python_version, tracking_uri, airgapped, source, family) in zip(
+    for (ml_task, ci, ci_style), (python_version, tracking_uri, airgapped, source, family, orchestrator) in zip(
         product, independent, strict=False
     ):
         combo = {
@@ -102,6 +105,7 @@ def render_matrix() -> list[dict[str, Any]]:
             "tracking_uri": tracking_uri,
             "airgapped": airgapped,
             "model_family": family,
+            "orchestrator": orchestrator,
             **source,
         }
         if ci or ci_style == "shared":
