@@ -11,7 +11,9 @@ relative path from the current directory, which breaks later updates):
 2. The wheel ships the template's git history as a bundle
    (``andamio/_template/history.bundle``, built by ``scripts/hatch_bundle.py``).
    ``andamio new`` fetches it into a stable per-user git repository under the
-   XDG data directory (``~/.local/share/andamio/template``) and records that
+   platform's user data directory (platformdirs: ``~/.local/share/andamio/template``
+   on Linux and other XDG systems, ``~/Library/Application Support/andamio`` on macOS,
+   ``%LOCALAPPDATA%\\andamio`` on Windows) and records that
    path -- as ``~/…`` when under the home folder, so it holds on every machine.
    Each andamio release adds its history to the same repository, so a project
    rendered by an older release updates offline from a newer one.
@@ -20,7 +22,6 @@ relative path from the current directory, which breaks later updates):
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import subprocess
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import platformdirs
+from filelock import FileLock
 from packaging.version import InvalidVersion, Version
 
 from andamio.errors import AndamioError
@@ -59,9 +62,12 @@ def bundled_history() -> Path | None:
 
 
 def data_home() -> Path:
-    """Return andamio's per-user data directory (XDG base directory spec)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base).expanduser().resolve() / "andamio"
+    """Return andamio's per-user data directory, as the platform defines it.
+
+    XDG systems honour ``XDG_DATA_HOME``; macOS and Windows use their own
+    application-data folders (platformdirs).
+    """
+    return Path(platformdirs.user_data_dir("andamio", appauthor=False)).expanduser().resolve()
 
 
 def _git(cwd: Path | None, *args: str) -> str:
@@ -73,13 +79,10 @@ def _git(cwd: Path | None, *args: str) -> str:
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` across processes (any OS: filelock)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(path):
+        yield
 
 
 def install_history(bundle: Path, repo: Path | None = None) -> tuple[Path, str]:
