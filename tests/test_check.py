@@ -20,23 +20,24 @@ def check(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
 
 
 @pytest.mark.render
-def test_check_tells_behind_from_current_with_copiers_exit_codes(template_history: Path, tmp_path: Path):
+def test_check_tells_behind_from_current_with_the_shared_exit_codes(template_history: Path, tmp_path: Path):
     # Given one project on v0.1.0 and one on v0.2.0
     old = render_at(template_history, tmp_path / "old", ref=OLD)
     new = render_at(template_history, tmp_path / "new", ref=NEW)
-    # Then the old one is behind (exit 2, like `copier check-update --quiet`)
+    # Then the old one is behind (exit 1: something is left for you, andamio.outcome)
     behind = check(str(old))
-    assert behind.returncode == 2, behind.stdout + behind.stderr
+    assert behind.returncode == 1, behind.stdout + behind.stderr
     assert f"{OLD} → {NEW}" in behind.stdout
     # And the new one is current (exit 0)
     current = check(str(new))
     assert current.returncode == 0 and "current" in current.stdout, current.stdout
-    # And both at once, as JSON, in copier's vocabulary
+    # And both at once, as JSON, in copier's fields and andamio's status words
     both = check("--json", str(old), str(new))
-    assert both.returncode == 2
+    assert both.returncode == 1
     rows = {Path(r["project"]).name: r for r in json.loads(both.stdout)}
     assert rows["old"]["update_available"] is True and rows["old"]["latest_version"] == NEW
     assert rows["new"]["update_available"] is False and rows["new"]["current_version"] == NEW
+    assert (rows["old"]["result"], rows["new"]["result"]) == ("behind", "current")
     # And copier itself agrees on the old one
     copier_bin = Path(sys.executable).parent / "copier"
     plain = subprocess.run(
@@ -53,9 +54,9 @@ def test_check_fails_clearly_when_it_cannot_tell(template_history: Path, tmp_pat
     data = yaml.safe_load(answers.read_text())
     answers.write_text(yaml.safe_dump({**data, "_src_path": str(tmp_path / "moved-away")}))
     (tmp_path / "empty").mkdir()
-    # Then check exits 1 and says why
+    # Then check exits 2 (an error) and says why
     proc = check(str(project), str(tmp_path / "empty"))
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "does not exist on this machine" in proc.stderr and "no copier answers file" in proc.stderr
 
 

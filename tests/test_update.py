@@ -18,7 +18,8 @@ import yaml
 from history import DROPPED, NEW, NEW_TEST, OLD, OLD_PARAMS_HEADER, OLD_TEST, commit_all, git, render_at
 
 from andamio import source
-from andamio.update import conflicted_files, find_answers, is_answers_file
+from andamio.answers import find_answers, is_answers_file
+from andamio.update import conflicted_files
 
 ANDAMIO = [sys.executable, "-m", "andamio"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,7 +178,7 @@ def test_several_answers_files_are_updated_on_one_branch(template_history: Path,
     # And a second run finds nothing to do and creates no branch
     again = andamio(project, "update", "--trust", "--json")
     assert again.returncode == 0, again.stderr
-    assert {r["result"] for r in json.loads(again.stdout)["results"]} == {"up-to-date"}
+    assert {r["result"] for r in json.loads(again.stdout)["results"]} == {"current"}
     assert "andamio/update-v0.2.0-2" not in git(project, "branch", "--list")
 
 

@@ -25,16 +25,15 @@ import shutil
 import subprocess
 import tempfile
 import tomllib
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from andamio import gitrepo, source
-from andamio.errors import AndamioError
-from andamio.update import DirtyTreeError, is_answers_file
+from andamio import engine, gitrepo, source
+from andamio.answers import is_answers_file
+from andamio.errors import AndamioError, DirtyTreeError
 
 #: andamio question -> cookiecutter keys that may carry the same answer, in order of preference.
 ANSWER_MAP: dict[str, tuple[str, ...]] = {
@@ -205,8 +204,6 @@ def adopt(
     commit: bool = True,
 ) -> AdoptResult:
     """Adopt the cookiecutter project at ``path``; see the module docstring."""
-    import copier
-
     path = path.expanduser().resolve()
     if not path.is_dir():
         raise AndamioError(f"{path} is not a folder")
@@ -228,23 +225,16 @@ def adopt(
     result = AdoptResult(str(path), origin.kind, answers)
     with tempfile.TemporaryDirectory(prefix="andamio-adopt-") as tmp:
         rendered = Path(tmp) / path.name
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                copier.run_copy(
-                    src,
-                    str(rendered),
-                    data=answers,
-                    vcs_ref=ref,
-                    defaults=defaults,
-                    unsafe=trusted,
-                    quiet=True,
-                    skip_tasks=True,
-                )
-            except copier.errors.UnsafeTemplateError as error:
-                raise AndamioError(f"{error}\nIf you trust {src}, pass --trust.") from None
-            except (ValueError, copier.errors.CopierError) as error:
-                raise AndamioError(f"rendering the template failed: {error}") from None
+        engine.render(
+            src,
+            rendered,
+            data=answers,
+            vcs_ref=ref,
+            defaults=defaults,
+            trusted=trusted,
+            skip_tasks=True,
+            what="rendering the template failed",
+        )
         name = None
         if commit:
             name = f"andamio/adopt-{origin.kind}"

@@ -11,19 +11,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from andamio import source
+from andamio import outcome, source
+from andamio.answers import Subproject, check_source, find_answers, read_subproject
 from andamio.errors import AndamioError
-from andamio.update import (
-    Subproject,
-    check_source,
-    find_answers,
-    is_behind,
-    read_subproject,
-    target_version,
-)
-
-#: Exit codes, as ``copier check-update --quiet``: 0 up to date, 2 update available; 1 cannot tell.
-EXIT_CURRENT, EXIT_ERROR, EXIT_BEHIND = 0, 1, 2
+from andamio.outcome import Status
 
 
 @dataclass
@@ -38,9 +29,16 @@ class CheckResult:
     update_available: bool | None
     error: str | None = None
 
+    @property
+    def result(self) -> Status:
+        """``current``, ``behind`` or ``error`` (andamio.outcome's vocabulary)."""
+        if self.error:
+            return Status.ERROR
+        return Status.BEHIND if self.update_available else Status.CURRENT
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
-        return asdict(self)
+        return {**asdict(self), "result": str(self.result)}
 
 
 def check_answers(answers_path: Path, prereleases: bool = False) -> CheckResult:
@@ -61,10 +59,10 @@ def check_subproject(sub: Subproject, prereleases: bool = False) -> CheckResult:
             latest = source.latest_version(src, prereleases=True)
             result.latest_version = latest[0] if latest else None
         else:
-            result.latest_version = target_version(src, None)
+            result.latest_version = source.target_version(src, None)
         if result.latest_version is None:
             raise AndamioError(f"{src} has no version tags; cannot tell whether {sub.path} is behind")
-        result.update_available = is_behind(sub.commit, result.latest_version)
+        result.update_available = source.is_behind(sub.commit, result.latest_version)
         if result.update_available is None:
             raise AndamioError(f"cannot compare versions {sub.commit!r} and {result.latest_version!r}")
     except AndamioError as error:
@@ -88,9 +86,5 @@ def check(paths: list[Path], prereleases: bool = False) -> list[CheckResult]:
 
 
 def exit_code(results: list[CheckResult]) -> int:
-    """0 when all are current, 2 when any is behind, 1 when any could not be checked."""
-    if any(r.error for r in results):
-        return EXIT_ERROR
-    if any(r.update_available for r in results):
-        return EXIT_BEHIND
-    return EXIT_CURRENT
+    """0 when all are current, 1 when any is behind, 2 when any could not be checked (andamio.outcome)."""
+    return outcome.exit_code(r.result for r in results)

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.status import Status
 from rich.table import Table
 
-from andamio import __version__
+from andamio import __version__, outcome
 from andamio.errors import AndamioError
+from andamio.outcome import Exit
 
 app = typer.Typer(
     name="andamio",
@@ -157,10 +158,10 @@ def new(
             steps.done()
     except AndamioError as error:
         err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise typer.Exit(code=Exit.ERROR) from None
     except KeyboardInterrupt:
         err.print("[yellow]aborted[/]")
-        raise typer.Exit(code=130) from None
+        raise typer.Exit(code=Exit.INTERRUPTED) from None
 
     table = Table(show_header=False, box=None, pad_edge=False)
     keys = ("project_name", "package_name", "ml_task", "data_path", "target", "dataset", "python_version")
@@ -233,7 +234,7 @@ def update(
         if as_json:
             _print_json({"error": str(error), "results": []})
         errw.print(f"[bold red]error:[/] {error}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise typer.Exit(code=Exit.ERROR) from None
     if summary:
         summary.write_text(updating.summary_markdown(results), encoding="utf-8")
     if as_json:
@@ -258,10 +259,7 @@ def update(
             out.print(f"Review on branch [bold]{branches[0]}[/]: git diff @{{-1}}...{branches[0]}")
         if any(r.conflicts for r in results):
             out.print("Resolve the conflict markers (<<<<<<<), then commit.")
-    if any(r.result == "error" for r in results):
-        raise typer.Exit(code=2)
-    if any(r.conflicts for r in results):
-        raise typer.Exit(code=1)
+    raise typer.Exit(code=outcome.exit_code(r.result for r in results))
 
 
 @app.command()
@@ -272,7 +270,7 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     prereleases: Annotated[bool, typer.Option("--prereleases", help="Count pre-release tags.")] = False,
 ) -> None:
-    """Tell whether projects are behind their template (exit 0 current, 2 behind, 1 unknown)."""
+    """Tell whether projects are behind their template (exit 0 current, 1 behind, 2 cannot tell)."""
     from andamio import check as checking
 
     results = checking.check(paths or [Path()], prereleases=prereleases)
@@ -308,7 +306,7 @@ def _fleet_report(rows: list, as_json: bool, seconds: float) -> None:
         return
     table = Table("repo", "project", "from → to", "result", "conflicts")
     for r in rows:
-        result = f"{r.result} [dim](dirty)[/]" if r.dirty and r.result != "skipped-dirty" else r.result
+        result = f"{r.result} [dim](dirty)[/]" if r.dirty and r.result != outcome.Status.SKIPPED else r.result
         table.add_row(r.repo, r.project, f"{r.from_version} → {r.to_version}", result, "\n".join(r.conflicts))
     out.print(table)
     counts = ", ".join(f"{n} {k}" for k, n in sorted(Counter(r.result for r in rows).items()))
@@ -336,7 +334,7 @@ def _run_fleet(label: str, as_json: bool, action: Callable[[Any], list[Any]]) ->
             rows = action(tick)
     except AndamioError as error:
         errw.print(f"[bold red]error:[/] {error}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise typer.Exit(code=Exit.ERROR) from None
     _fleet_report(rows, as_json, time.perf_counter() - started)
     raise typer.Exit(code=fleet.exit_code(rows))
 
@@ -415,7 +413,7 @@ def adopt(
         )
     except AndamioError as error:
         errw.print(f"[bold red]error:[/] {error}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise typer.Exit(code=Exit.ERROR) from None
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -429,4 +427,4 @@ def adopt(
         if result.branch:
             out.print(f"Review on branch [bold]{result.branch}[/]; resolve the markers, then commit.")
     if result.conflicts:
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=Exit.ATTENTION)

@@ -22,10 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from andamio import gitrepo, source
+from andamio import gitrepo, outcome, source
+from andamio.answers import find_answers, read_subproject, walk_answers
 from andamio.check import CheckResult, check_answers, check_subproject
-from andamio.errors import AndamioError
-from andamio.update import find_answers, read_subproject, walk_answers
+from andamio.errors import AndamioError, DirtyTreeError
+from andamio.outcome import Status
 
 Progress = Callable[[int, int], None]
 
@@ -39,7 +40,7 @@ class FleetRow:
     answers_file: str
     from_version: str | None = None
     to_version: str | None = None
-    result: str = ""  # current | behind | dirty | updated | conflicts | skipped-dirty | error
+    result: str = ""  # an andamio.outcome.Status: current | behind | updated | conflicts | skipped | error
     conflicts: list[str] = field(default_factory=list)
     dirty: bool = False
     branch: str | None = None
@@ -119,12 +120,9 @@ def status(
                 to_version=checked.latest_version,
                 dirty=dirty.get(top, False) if top else False,
             )
+            row.result, row.message = checked.result, checked.error or ""
             if top is None:
-                row.result, row.message = "error", "not in a git repository"
-            elif checked.error:
-                row.result, row.message = "error", checked.error
-            else:
-                row.result = "behind" if checked.update_available else "current"
+                row.result, row.message = Status.ERROR, "not in a git repository"
             rows.append(row)
             if progress:
                 progress(done, len(futures))
@@ -156,13 +154,13 @@ def _update_repo(top: str, paths: list[str], trust: bool, branch: str | None) ->
     target = Path(paths[0]).parent if len(paths) == 1 else Path(top)
     try:
         results = update.update(target, trust=trust, branch=branch)
-    except update.DirtyTreeError as error:
+    except DirtyTreeError as error:
         return [
             FleetRow(
                 top,
                 _rel(Path(p).parent, Path(top)),
                 Path(p).name,
-                result="skipped-dirty",
+                result=Status.SKIPPED,
                 dirty=True,
                 message=str(error).splitlines()[0],
             ).to_dict()
@@ -171,12 +169,11 @@ def _update_repo(top: str, paths: list[str], trust: bool, branch: str | None) ->
     except AndamioError as error:
         return [
             FleetRow(
-                top, _rel(Path(p).parent, Path(top)), Path(p).name, result="error", message=str(error)
+                top, _rel(Path(p).parent, Path(top)), Path(p).name, result=Status.ERROR, message=str(error)
             ).to_dict()
             for p in paths
         ]
     for res in results:
-        result = "current" if res.result == "up-to-date" else res.result
         rows.append(
             FleetRow(
                 repo=top,
@@ -184,7 +181,7 @@ def _update_repo(top: str, paths: list[str], trust: bool, branch: str | None) ->
                 answers_file=res.answers_file,
                 from_version=res.from_version,
                 to_version=res.to_version,
-                result=result,
+                result=res.result,
                 conflicts=res.conflicts,
                 branch=res.branch,
                 message=res.message,
@@ -206,7 +203,7 @@ def update(
     with ThreadPoolExecutor(max_workers=workers) as threads:
         groups = _group(answers, threads)
     rows = [
-        FleetRow(str(p.parent), str(p.parent), p.name, result="error", message="not in a git repository")
+        FleetRow(str(p.parent), str(p.parent), p.name, result=Status.ERROR, message="not in a git repository")
         for p in groups.pop(None, [])
     ]
     context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
@@ -224,9 +221,5 @@ def update(
 
 
 def exit_code(rows: list[FleetRow]) -> int:
-    """0 all fine, 1 any error or conflict, 2 (status) any behind."""
-    if any(r.result in {"error", "conflicts"} for r in rows):
-        return 1
-    if any(r.result == "behind" for r in rows):
-        return 2
-    return 0
+    """0 all current or updated, 1 any behind or with conflicts, 2 any error (andamio.outcome)."""
+    return outcome.exit_code(r.result for r in rows)

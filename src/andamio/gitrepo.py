@@ -23,7 +23,9 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def inside_work_tree(path: Path) -> bool:
-    """Tell whether ``path`` is inside an existing git work tree."""
+    """Tell whether ``path`` is (or, not created yet, would be) inside an existing git work tree."""
+    while not path.exists():
+        path = path.parent
     proc = subprocess.run(
         ["git", "rev-parse", "--is-inside-work-tree"], cwd=path, capture_output=True, text=True, check=False
     )

@@ -1,4 +1,4 @@
-"""Render a new project from the template (copier is the only engine)."""
+"""Render a new project from the template (copier, through andamio.engine, is the only engine)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from andamio import datafile, gitrepo
+from andamio import datafile, engine, gitrepo
 from andamio.errors import AndamioError
 from andamio.source import bundled_template, default_source
 
@@ -51,36 +50,6 @@ def questions(template: Path) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in config.items() if not k.startswith("_") and isinstance(v, dict)}
 
 
-@contextlib.contextmanager
-def _skip_git_index_sync(dest: Path) -> Iterator[None]:
-    """Skip copier's per-file ``git config`` probe when rendering outside any git work tree.
-
-    copier 9.19 runs one ``git`` subprocess per rendered file to keep executable
-    bits in a *destination* git index when ``core.fileMode`` is false.  A fresh
-    destination outside any work tree has no index, so the probe is a no-op
-    that costs ~1.5 ms a file; ``andamio new`` skips it there and only there.
-    """
-    from copier import _main
-
-    method = getattr(_main.Worker, "_sync_git_index_executable_bit", None)
-    probe = _nearest_existing(dest)
-    if method is None or gitrepo.inside_work_tree(probe):
-        yield
-        return
-    _main.Worker._sync_git_index_executable_bit = lambda self, relpath, mode: None  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        _main.Worker._sync_git_index_executable_bit = method  # type: ignore[method-assign]
-
-
-def _nearest_existing(path: Path) -> Path:
-    """Return ``path`` or its nearest ancestor that exists."""
-    while not path.exists():
-        path = path.parent
-    return path
-
-
 def _check_destination(dest: Path, overwrite: bool) -> None:
     if dest.exists() and not dest.is_dir():
         raise AndamioError(f"{dest} exists and is not a directory")
@@ -106,8 +75,6 @@ def new(
     ``template`` defaults to the template bundled with andamio, which is trusted;
     any other source must be trusted explicitly because it runs Jinja extensions.
     """
-    import copier
-
     started = time.perf_counter()
     dest = dest.expanduser().resolve()
     _check_destination(dest, overwrite)
@@ -129,25 +96,9 @@ def new(
         candidate = Path(template).expanduser()
         src = str(candidate.resolve()) if candidate.exists() else str(template)
         trusted = trust
-    with warnings.catch_warnings(), _skip_git_index_sync(dest):
-        # A source checkout with uncommitted changes is expected while developing the template.
-        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
-        try:
-            worker = copier.run_copy(
-                src,
-                str(dest),
-                data=dict(data or {}),
-                defaults=defaults,
-                vcs_ref=vcs_ref,
-                overwrite=overwrite,
-                unsafe=trusted,
-                quiet=True,
-            )
-        except copier.errors.UnsafeTemplateError as error:
-            raise AndamioError(f"{error}\nIf you trust {src}, pass --trust.") from None
-        except (ValueError, copier.errors.CopierError) as error:
-            raise AndamioError(str(error)) from None
-    answers = {k: v for k, v in worker.answers.combined.items() if not str(k).startswith("_")}
+    answers = engine.render(
+        src, dest, data=data, defaults=defaults, vcs_ref=vcs_ref, overwrite=overwrite, trusted=trusted
+    )
     files = sum(1 for p in dest.rglob("*") if p.is_file() and ".git" not in p.relative_to(dest).parts)
     commit = None
     # A project inside a larger repo (monorepo) joins it; an ignored folder gets its own repo.
@@ -187,7 +138,7 @@ def new_from_data_file(
             "--data-file renders into a new or empty directory (it removes what it wrote when a "
             "step fails); drop --overwrite"
         )
-    if not git and not gitrepo.inside_work_tree(_nearest_existing(dest)):
+    if not git and not gitrepo.inside_work_tree(dest):
         raise AndamioError("--data-file tracks the file with DVC, which needs git; drop --no-git")
     _check_destination(dest, overwrite=False)
     with _undo_on_failure(dest):

@@ -228,3 +228,19 @@ def latest_version(src: str, prereleases: bool = False) -> tuple[str, Version] |
         if best is None or version > best[1]:
             best = (tag, version)
     return best
+
+
+def target_version(src: str, vcs_ref: str | None) -> str | None:
+    """Return the version an update goes to: ``vcs_ref``, else the newest tag, else ``None`` (HEAD)."""
+    if vcs_ref:
+        return vcs_ref
+    latest = latest_version(src)
+    return latest[0] if latest else None
+
+
+def is_behind(current: str | None, target: str | None) -> bool | None:
+    """Tell whether ``current`` is older than ``target`` (``None``: cannot tell)."""
+    a, b = parse_version(current), parse_version(target)
+    if a is None or b is None:
+        return None
+    return b > a

@@ -8,7 +8,9 @@ what a team needs around it:
   there, conflict markers included, so a human or a CI job can open a PR/MR;
 * it lists the files that carry conflict markers;
 * it never deletes a file the team changed: copier removes files the template
-  dropped even when the team edited them -- andamio puts those back;
+  dropped even when the team edited them -- andamio renders the project's old
+  template version first (copier's public API), so it knows which files the team
+  changed, and puts those back after the update;
 * a project in a subdirectory of a larger repository, and several answers files
   (several templates applied to one repository), are updated one after another.
 
@@ -20,48 +22,21 @@ recreated, since the project needs them.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
+import tempfile
 import time
-import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from andamio import engine, gitrepo, source
+from andamio.answers import Subproject, check_source, find_answers, read_subproject
+from andamio.errors import AndamioError, DirtyTreeError
+from andamio.outcome import Status
 
-from andamio import gitrepo, source
-from andamio.errors import AndamioError
-
-#: Answers files copier writes: ``.copier-answers.yml`` or ``.copier-answers.<name>.yml``.
-ANSWERS_PATTERN = re.compile(r"^\.copier-answers(\.[\w.-]+)?\.ya?ml$")
-#: Folders never searched for answers files.
-SKIP_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox", ".dvc"})
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there
 _MARKER_START = re.compile(rb"^<<<<<<< ", re.MULTILINE)
 _MARKER_END = re.compile(rb"^>>>>>>> ", re.MULTILINE)
-
-
-class DirtyTreeError(AndamioError):
-    """The work tree has uncommitted changes; nothing was changed."""
-
-
-@dataclass(frozen=True)
-class Subproject:
-    """A folder rendered from a template, known by its answers file."""
-
-    path: Path  # the folder holding the answers file
-    answers_file: str  # its name, relative to ``path``
-    src: str | None
-    commit: str | None
-    answers: dict[str, Any]
-
-    @property
-    def answers_path(self) -> Path:
-        """Absolute path of the answers file."""
-        return self.path / self.answers_file
 
 
 @dataclass
@@ -73,7 +48,7 @@ class UpdateResult:
     src: str | None
     from_version: str | None
     to_version: str | None
-    result: str  # updated | up-to-date | conflicts | skipped | error
+    result: str  # an andamio.outcome.Status: current | updated | conflicts | error
     conflicts: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # files the template dropped, kept for the team
     branch: str | None = None
@@ -84,48 +59,6 @@ class UpdateResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return asdict(self)
-
-
-def is_answers_file(name: str) -> bool:
-    """Tell whether ``name`` is a copier answers file name."""
-    return bool(ANSWERS_PATTERN.match(name))
-
-
-def walk_answers(root: Path) -> Iterator[Path]:
-    """Yield every answers file under ``root`` (skipping virtualenvs, .git, node_modules)."""
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        for name in sorted(files):
-            if is_answers_file(name):
-                yield Path(folder) / name
-
-
-def find_answers(path: Path) -> list[Path]:
-    """Answers files of ``path``: its own, or else every one below it."""
-    path = path.resolve()
-    if path.is_file():
-        return [path]
-    own = sorted(p for p in path.iterdir() if p.is_file() and is_answers_file(p.name))
-    return own or list(walk_answers(path))
-
-
-def read_subproject(answers_path: Path) -> Subproject:
-    """Read an answers file."""
-    try:
-        data = yaml.load(answers_path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise AndamioError(f"cannot read {answers_path}: {error}") from None
-    if not isinstance(data, dict):
-        raise AndamioError(f"{answers_path} is not a copier answers file (not a mapping)")
-    src = data.get("_src_path")
-    commit = data.get("_commit")
-    return Subproject(
-        path=answers_path.parent,
-        answers_file=answers_path.name,
-        src=str(src) if src else None,
-        commit=str(commit) if commit else None,
-        answers={k: v for k, v in data.items() if not str(k).startswith("_")},
-    )
 
 
 def conflicted_files(paths: Iterable[Path]) -> list[Path]:
@@ -149,116 +82,66 @@ def _changed_files(top: Path) -> list[Path]:
     return [top / line[3:] for line in out.splitlines() if line[:2].strip() not in {"D"}]
 
 
-def check_source(sub: Subproject) -> str:
-    """Return the template source of ``sub``, or explain why it cannot be updated."""
-    if not sub.src:
-        raise AndamioError(f"{sub.answers_path} records no template source (_src_path); cannot update")
-    if not sub.commit:
-        raise AndamioError(
-            f"{sub.answers_path} records no template version (_commit): it was rendered from a "
-            f"folder without git history ({sub.src}). Point _src_path at a git source of the "
-            "template (andamio's: see ANDAMIO_TEMPLATE) and set _commit to the tag it was rendered from."
-        )
-    source.refresh(sub.src)
-    src = source.expand(sub.src)
-    if "://" not in src and not src.startswith(("git@", "gh:", "gl:")):
-        if not Path(src).is_absolute():
-            raise AndamioError(
-                f"{sub.answers_path} records a relative template source ({sub.src}); copier would "
-                "resolve it from the current directory. Write an absolute path or a URL there."
-            )
-        if not Path(src).exists():
-            raise AndamioError(
-                f"template source {sub.src} (from {sub.answers_path}) does not exist on this machine; "
-                f"set {source.SOURCE_ENV} or edit _src_path to a mirror of the template"
-            )
-    return src
+def _team_changes(sub: Subproject, src: str, trusted: bool) -> dict[Path, tuple[bytes, int]]:
+    """Return the files of ``sub`` whose bytes differ from what its template version rendered.
 
-
-def target_version(src: str, vcs_ref: str | None) -> str | None:
-    """Return the version an update goes to: ``vcs_ref``, else the newest tag, else ``None`` (HEAD)."""
-    if vcs_ref:
-        return vcs_ref
-    latest = source.latest_version(src)
-    return latest[0] if latest else None
-
-
-def is_behind(current: str | None, target: str | None) -> bool | None:
-    """Tell whether ``current`` is older than ``target`` (``None``: cannot tell)."""
-    a, b = source.parse_version(current), source.parse_version(target)
-    if a is None or b is None:
-        return None
-    return b > a
-
-
-@contextlib.contextmanager
-def _keep_changed_dropped_files(kept: list[Path]) -> Iterator[None]:
-    """Keep files the new template dropped when the team had changed them.
-
-    copier removes every file that is in the old template version and not in the
-    new one, edited or not (``_remove_old_files``, copier 9.19).  While an
-    update runs, this wraps that helper: a file whose bytes differ from the old
-    template's rendering is put back after copier's removal and reported.
+    ``copier update`` removes every file the new template version dropped, edited or
+    not.  To keep the team's work, andamio renders the version the project is on (its
+    recorded answers at ``_commit``, with copier's public API, as copier itself does
+    inside an update) and remembers each file the team changed, bytes and mode.
     """
-    from copier import _main
+    changed: dict[Path, tuple[bytes, int]] = {}
+    with tempfile.TemporaryDirectory(prefix="andamio-old-") as tmp:
+        old = Path(tmp) / "old"
+        engine.render(
+            src,
+            old,
+            data=sub.answers,
+            vcs_ref=sub.commit,
+            trusted=trusted,
+            skip_tasks=True,
+            what=f"rendering template version {sub.commit} (to protect the team's edits) failed",
+        )
+        for rendered in old.rglob("*"):
+            mine = sub.path / rendered.relative_to(old)
+            if not rendered.is_file() or not mine.is_file() or mine.is_symlink():
+                continue
+            data = mine.read_bytes()
+            if data != rendered.read_bytes():
+                changed[mine] = (data, mine.stat().st_mode)
+    return changed
 
-    original = _main._remove_old_files
 
-    def guarded(prefix: Path, cmp: Any, rm_common: bool = False) -> None:
-        saved = []
-        with contextlib.suppress(NotADirectoryError, FileNotFoundError):
-            names = list(cmp.left_only) + (list(cmp.common_files) if rm_common else [])
-            for name in names:
-                target, old = Path(prefix, name), Path(cmp.left, name)
-                if target.is_file() and not target.is_symlink() and old.is_file():
-                    mine = target.read_bytes()
-                    if mine != old.read_bytes():
-                        saved.append((target, mine, target.stat().st_mode))
-        original(prefix, cmp, rm_common)
-        for target, mine, mode in saved:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(mine)
-            target.chmod(mode)
-            kept.append(target)
+def _restore_dropped(changed: dict[Path, tuple[bytes, int]], written: list[Path]) -> list[Path]:
+    """Put back the changed files the update removed; return them.
 
-    _main._remove_old_files = guarded  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        _main._remove_old_files = original  # type: ignore[attr-defined]
+    A file a migration moved on (``follow_renames``: the team's bytes now live at the
+    new path, among the files the update ``written``) has not been lost: it stays moved.
+    """
+    moved = {path.read_bytes() for path in written if path.is_file()}
+    kept = []
+    for path, (data, mode) in changed.items():
+        if path.exists() or data in moved:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(mode)
+        kept.append(path)
+    return kept
 
 
 def update_subproject(
     sub: Subproject, *, vcs_ref: str | None = None, trust: bool = False
 ) -> tuple[str | None, list[str], list[str]]:
     """Run ``copier update`` on one subproject (tree must be clean); return new version, conflicts, kept."""
-    import copier
-
     src = check_source(sub)
     trusted = trust or source.is_managed(src)
     top = gitrepo.toplevel(sub.path)
-    dropped: list[Path] = []
-    with warnings.catch_warnings(), _keep_changed_dropped_files(dropped):
-        warnings.simplefilter("ignore")
-        try:
-            copier.run_update(
-                str(sub.path),
-                answers_file=sub.answers_file,
-                vcs_ref=vcs_ref,
-                defaults=True,
-                overwrite=True,
-                skip_answered=True,
-                unsafe=trusted,
-                conflict="inline",
-                quiet=True,
-            )
-        except copier.errors.UnsafeTemplateError as error:
-            raise AndamioError(f"{error}\nIf you trust {src}, pass --trust.") from None
-        except (ValueError, copier.errors.CopierError) as error:
-            raise AndamioError(f"copier update failed in {sub.path}: {error}") from None
-    # A migration may have moved a kept file on (follow_renames): only report what is still there.
-    kept = [str(p.relative_to(top)) for p in dropped if p.exists()]
-    conflicts = [str(p.relative_to(top)) for p in conflicted_files(_changed_files(top))]
+    changed = _team_changes(sub, src, trusted)
+    engine.update(sub.path, src=src, answers_file=sub.answers_file, vcs_ref=vcs_ref, trusted=trusted)
+    written = _changed_files(top)
+    kept = [str(p.relative_to(top)) for p in _restore_dropped(changed, written)]
+    conflicts = [str(p.relative_to(top)) for p in conflicted_files(written)]
     new = read_subproject(sub.answers_path)
     return new.commit, conflicts, kept
 
@@ -306,18 +189,18 @@ def update(
             src=sub.src,
             from_version=sub.commit,
             to_version=None,
-            result="up-to-date",
+            result=Status.CURRENT,
         )
         try:
             src = check_source(sub)
-            res.to_version = target_version(src, vcs_ref)
-            if vcs_ref is None and is_behind(sub.commit, res.to_version) is False:
+            res.to_version = source.target_version(src, vcs_ref)
+            if vcs_ref is None and source.is_behind(sub.commit, res.to_version) is False:
                 res.to_version = sub.commit
                 res.message = "already on the newest template version"
             else:
                 res.result = "pending"
         except AndamioError as error:
-            res.result, res.message = "error", str(error)
+            res.result, res.message = Status.ERROR, str(error)
         plans.append((sub, res))
     pending = [(s, r) for s, r in plans if r.result == "pending"]
     if not pending:
@@ -336,13 +219,13 @@ def update(
         try:
             res.to_version, res.conflicts, res.kept = update_subproject(sub, vcs_ref=vcs_ref, trust=trust)
         except AndamioError as error:
-            res.result, res.message = "error", str(error)
+            res.result, res.message = Status.ERROR, str(error)
             # Leave nothing half-done behind for the next subproject.
             gitrepo.git(top, "reset", "--quiet", "--hard", "HEAD")
             gitrepo.git(top, "clean", "-fdq")
             res.seconds = time.perf_counter() - started
             continue
-        res.result = "conflicts" if res.conflicts else "updated"
+        res.result = Status.CONFLICTS if res.conflicts else Status.UPDATED
         res.branch = name
         if commit:
             rel = sub.path.relative_to(top).as_posix()
@@ -356,7 +239,7 @@ def update(
                 lines += [f"- {k}" for k in res.kept]
             res.commit = gitrepo.commit_all(top, "\n".join(lines))
         if commit and res.commit is None and not res.conflicts:
-            res.result, res.message = "up-to-date", "the update changed nothing"
+            res.result, res.message = Status.CURRENT, "the update changed nothing"
         res.seconds = time.perf_counter() - started
     if name and not any(r.commit for _, r in pending):
         # Nothing to review: go back and drop the empty branch.
