@@ -24,15 +24,21 @@ from jinja2.ext import Extension
 __all__ = [
     "DATASETS",
     "AndamioExtension",
+    "check_ci_library",
     "check_column_name",
     "check_data_path",
     "check_email",
     "check_env_name",
+    "check_git_url",
+    "check_image_repository",
+    "check_mirror_url",
     "check_model_name",
     "check_package_name",
     "check_project_name",
+    "check_registry_prefix",
     "check_remote_url",
     "check_sql_query",
+    "check_template_source",
     "check_tracking_uri",
     "default_dataset",
     "dvc_config_url",
@@ -211,6 +217,65 @@ def check_sql_query(value: str) -> str:
     return ""
 
 
+def check_ci_library(value: str) -> str:
+    """Validate where the git host serves the ci-templates library: ``group/project``."""
+    path = str(value)
+    if path.count("/") < 1 or " " in path or path.startswith("/") or path.endswith("/"):
+        return f"ci_library {path!r} must be group/project (a path on your git host, no spaces)"
+    return ""
+
+
+def check_image_repository(value: str) -> str:
+    """Validate a container image repository: lower case, no scheme, no tag, no spaces."""
+    name = str(value)
+    if not name or " " in name or "://" in name or name != name.lower():
+        return (
+            f"image_repository {name!r} must be a lower-case image name such as "
+            "registry.corp.example/team/model (no scheme, no tag)"
+        )
+    if ":" in name.rsplit("/", 1)[-1] or "@" in name:
+        return f"image_repository {name!r} must not carry a tag or digest: CI tags each image"
+    return ""
+
+
+def check_git_url(value: str) -> str:
+    """Validate a git URL that a server (Argo CD) pulls from: https://, http://, ssh:// or git@."""
+    url = str(value)
+    if not url.startswith(("https://", "http://", "ssh://", "git@")) or " " in url:
+        return f"gitops_repo_url {url!r} must be an https://, ssh:// or git@ URL"
+    return ""
+
+
+def check_mirror_url(value: str) -> str:
+    """Validate a package mirror URL (asked in air-gapped mode): http(s), no spaces."""
+    url = str(value)
+    if not _HTTP_URL.match(url) or " " in url:
+        return f"required in air-gapped mode: an http(s) URL of the mirror, got {url!r}"
+    return ""
+
+
+def check_registry_prefix(value: str) -> str:
+    """Validate a registry prefix that mirrors public images: ``host/path``, no scheme."""
+    prefix = str(value)
+    if not prefix or " " in prefix or "://" in prefix:
+        return f"required in air-gapped mode: a registry host and path, no scheme, got {prefix!r}"
+    return ""
+
+
+def check_template_source(value: str) -> str:
+    """Validate the internal source of the template: a git URL or an absolute path."""
+    src = str(value)
+    if not src or " " in src:
+        return f"required in air-gapped mode: a git URL or an absolute path, got {src!r}"
+    absolute = src.startswith(("git@", "gh:", "gl:", "/", "~")) or re.match(r"^[A-Za-z]:[\\/]", src)
+    if "://" not in src and not absolute:
+        return (
+            f"template_source {src!r} must be a git URL or an absolute path "
+            "(copier would resolve a relative one from the current directory)"
+        )
+    return ""
+
+
 class AndamioExtension(Extension):
     """Register andamio's filters in copier's Jinja environment."""
 
@@ -231,6 +296,12 @@ class AndamioExtension(Extension):
             "check_column_name": check_column_name,
             "check_env_name": check_env_name,
             "check_sql_query": check_sql_query,
+            "check_ci_library": check_ci_library,
+            "check_image_repository": check_image_repository,
+            "check_git_url": check_git_url,
+            "check_mirror_url": check_mirror_url,
+            "check_registry_prefix": check_registry_prefix,
+            "check_template_source": check_template_source,
             "estimator_name": estimator_name,
         }
         environment.filters.update(filters)
