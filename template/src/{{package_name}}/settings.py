@@ -121,6 +121,8 @@ class Params(_Frozen):
     reference: ReferenceParams = ReferenceParams()
     gate: GateParams = GateParams()
     drift: DriftParams = DriftParams()
+    # read by the orchestrator's DAG files (orchestration/), not by the jobs
+    orchestration: dict[str, Any] = Field(default_factory=dict)
 
 
 class Settings(_Frozen):
