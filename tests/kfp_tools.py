@@ -51,7 +51,7 @@ def kfp_venv(pin: str) -> Path:
     if marker.is_file():
         return KFP_VENV
     shutil.rmtree(KFP_VENV, ignore_errors=True)
-    uv = shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    uv = _uv()
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     if uv:
         subprocess.run(
@@ -67,6 +67,32 @@ def kfp_venv(pin: str) -> Path:
         subprocess.run([str(KFP_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", pin], check=True)
     marker.touch()
     return KFP_VENV
+
+
+def kfp_runtime(pin: str) -> Path:
+    """Return build/tools/kfp-runtime: ``pin`` alone, without its dependencies (a --target dir).
+
+    What the pipeline image adds to the project's environment for the components: kfp's
+    executor needs none of kfp's dependencies (its runtime imports only kfp), so the image
+    keeps the project's own pins (protobuf, requests) that kfp's would downgrade.
+    """
+    target = ROOT / "build" / "tools" / "kfp-runtime"
+    marker = target / f".installed-{pin}"
+    if marker.is_file():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    uv = _uv()
+    if uv:
+        cmd = [uv, "pip", "install", "--quiet", "--no-deps", "--target", str(target), pin]
+    else:
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), pin]
+    subprocess.run(cmd, check=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+    marker.touch()
+    return target
+
+
+def _uv() -> str | None:
+    return shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
 def ir_template(ir_text: str, slug: str) -> str:

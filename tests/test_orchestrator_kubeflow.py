@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ci_helpers import git_commit_all, run
-from kfp_tools import kfp_venv, makefile_pin
+from kfp_tools import kfp_runtime, kfp_venv, makefile_pin
 from matrix import choice_values
 
 KUBEFLOW = {"orchestrator": "kubeflow"}
@@ -127,16 +127,27 @@ def _image_copy(project: Path, dest: Path) -> Path:
 
 
 def _local_run(project: Path, venv: Path, project_dir: Path, root: Path):
-    """Run the pipeline with kfp's local subprocess runner; return the finished process."""
+    """Run the pipeline with kfp's local subprocess runner; return the finished process.
+
+    The driver runs in kfp's venv; each component's command runs as in the pipeline image's
+    pod: ``python3`` from PATH, i.e. the project's own .venv, with kfp (no dependencies) on
+    PYTHONPATH in place of the image's copy.  SubprocessRunner would swap its own interpreter
+    in for ``python3``: the driver turns that off, as kfp's pins cannot share the project's.
+    """
+    runtime = kfp_runtime(makefile_pin(project / "Makefile"))
     driver = f"""
 import sys
 sys.path.insert(0, "orchestration/kubeflow")
+import os
 import kfp.local
+from kfp.local import subprocess_task_handler
+subprocess_task_handler.replace_python_executable = lambda command, _python: list(command)
 import pipeline
+os.environ["PYTHONPATH"] = {str(runtime)!r}
 kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False), pipeline_root={str(root)!r})
 pipeline.training(project_dir={str(project_dir)!r}, tracking_uri={f"sqlite:///{project}/mlflow.db"!r})
 """
-    # the project's venv first: the stages run with the project's own dvc and python
+    # the project's venv first: the components and their stages run with the project's Python
     path = f"{project / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"
     return run([str(venv / "bin" / "python"), "-c", driver], project, env={"PATH": path})
 
@@ -217,6 +228,10 @@ def test_kfp_local_run_registers_the_model_make_pipeline_registers(kfp_project, 
     for stage in STAGES[1:]:
         assert f"dvc repro --single-item {stage}" in log
     assert log.count("Running stage 'prepare'") == 1, "prepare ran again in a later component"
+    python = project / ".venv" / "bin" / "python3"
+    assert all(f"stage {stage}: {tmp_path / 'app'} with {python}" in log for stage in STAGES), (
+        "a component did not run with the project's own Python"
+    )
 
 
 @pytest.mark.slow
