@@ -126,7 +126,7 @@ def _image_copy(project: Path, dest: Path) -> Path:
     return dest
 
 
-def _local_run(project: Path, venv: Path, project_dir: Path, root: Path):
+def _local_run(project: Path, venv: Path, project_dir: Path, root: Path, push: bool = False):
     """Run the pipeline with kfp's local subprocess runner; return the finished process.
 
     The driver runs in kfp's venv; each component's command runs as in the pipeline image's
@@ -145,7 +145,8 @@ subprocess_task_handler.replace_python_executable = lambda command, _python: lis
 import pipeline
 os.environ["PYTHONPATH"] = {str(runtime)!r}
 kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False), pipeline_root={str(root)!r})
-pipeline.training(project_dir={str(project_dir)!r}, tracking_uri={f"sqlite:///{project}/mlflow.db"!r})
+pipeline.training(project_dir={str(project_dir)!r}, tracking_uri={f"sqlite:///{project}/mlflow.db"!r},
+                  push={push!r})
 """
     # the project's venv first: the components and their stages run with the project's Python
     path = f"{project / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"
@@ -209,8 +210,14 @@ def test_kfp_local_run_registers_the_model_make_pipeline_registers(kfp_project, 
     model = registration["name"]
     before = _versions(project, model)
 
-    # when: kfp runs the four components, each on its own copy of the image's project files
-    proc = _local_run(project, venv, _image_copy(project, tmp_path / "app"), tmp_path / "kfp-root")
+    # given: the image's project files, with a DVC remote the pods share (object storage on a
+    # cluster; a folder here)
+    app = _image_copy(project, tmp_path / "app")
+    remote = tmp_path / "dvc-remote"
+    (app / ".dvc" / "config.local").write_text(f"['remote \"storage\"']\n    url = {remote}\n")
+
+    # when: kfp runs the four components, each on its own copy of those files, and pushes
+    proc = _local_run(project, venv, app, tmp_path / "kfp-root", push=True)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"local kfp run failed:\n{log[-6000:]}"
 
@@ -229,9 +236,23 @@ def test_kfp_local_run_registers_the_model_make_pipeline_registers(kfp_project, 
         assert f"dvc repro --single-item {stage}" in log
     assert log.count("Running stage 'prepare'") == 1, "prepare ran again in a later component"
     python = project / ".venv" / "bin" / "python3"
-    assert all(f"stage {stage}: {tmp_path / 'app'} with {python}" in log for stage in STAGES), (
+    assert all(f"stage {stage}: {app} with {python}" in log for stage in STAGES), (
         "a component did not run with the project's own Python"
     )
+    # push=True: the remote holds every output dvc.lock of the last state names
+    (state,) = (tmp_path / "kfp-root").glob("*/register/state")
+    with tarfile.open(state) as tar:
+        lock = yaml.safe_load(tar.extractfile("dvc.lock").read())
+    cached = [
+        o
+        for st in lock["stages"].values()
+        for o in st["outs"]
+        if o["path"] in ("data/prepared", "models/bundle")
+    ]
+    assert len(cached) == 2, lock
+    for out in cached:
+        digest = out["md5"]
+        assert (remote / "files" / "md5" / digest[:2] / digest[2:]).is_file(), f"{out['path']} not pushed"
 
 
 @pytest.mark.slow
