@@ -11,6 +11,13 @@
 #   STATE_DIR  per-host scratch folder: overlay layers, SSH key, console log
 # After `up`, root@10.231.INDEX.2 accepts the key STATE_DIR/id_ed25519.
 # `down` is safe to call on a host that is half up or already down.
+#
+# The test network: each host's default route points at this machine, which forwards
+# between the hosts' veth pairs (per-interface forwarding; the global ip_forward is left
+# alone), so hosts reach each other at 10.231.M.2. A policy rule refuses everything else
+# that arrives from a host: nothing beyond 10.231.0.0/16 and this machine is reachable.
+# env: ANDAMIO_HOST_BIND_RO  space-separated SRC:DST folders bind-mounted read-only into
+#                            the host (a wheelhouse staged on this machine, for example)
 set -euo pipefail
 
 action=${1:?usage: nspawn-host.sh up|down NAME INDEX ROOTFS STATE_DIR}
@@ -30,6 +37,7 @@ host_side=10.231.$index.1
 target=10.231.$index.2
 merged=$state/merged
 boot_timeout=${ANDAMIO_BOOT_TIMEOUT:-120}
+rule_pref=$((20000 + 2 * index)) # two policy rules per host, unique per index
 
 log() { echo "nspawn-host.sh[$name]: $*" >&2; }
 
@@ -52,6 +60,8 @@ down() {
         ip netns del "$netns"
     fi
     ip link del "$veth_host" 2>/dev/null || true
+    while ip rule del pref "$rule_pref" 2>/dev/null; do :; done
+    while ip rule del pref "$((rule_pref + 1))" 2>/dev/null; do :; done
     if mountpoint -q "$merged"; then
         umount "$merged" 2>/dev/null || umount -l "$merged"
     fi
@@ -72,6 +82,10 @@ up() {
     ip -n "$netns" addr add "$target/30" dev "$veth_peer"
     ip -n "$netns" link set "$veth_peer" up
     ip -n "$netns" link set lo up
+    ip -n "$netns" route add default via "$host_side"
+    ip rule add pref "$rule_pref" iif "$veth_host" to 10.231.0.0/16 lookup main
+    ip rule add pref "$((rule_pref + 1))" iif "$veth_host" prohibit
+    echo 1 >"/proc/sys/net/ipv4/conf/$veth_host/forwarding"
 
     [[ -f $state/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C "andamio-testbed" -f "$state/id_ed25519"
     install -d -m 700 "$merged/root/.ssh"
@@ -80,8 +94,10 @@ up() {
 
     # No systemd runs this machine, so nspawn must neither register with machined nor
     # ask for a scope unit.
+    local binds=() bind
+    for bind in ${ANDAMIO_HOST_BIND_RO:-}; do binds+=("--bind-ro=$bind"); done
     setsid systemd-nspawn --quiet --boot --register=no --keep-unit \
-        --directory="$merged" --machine="$name" \
+        --directory="$merged" --machine="$name" "${binds[@]}" \
         --network-namespace-path="/run/netns/$netns" \
         </dev/null >"$state/console.log" 2>&1 &
     echo $! >"$state/nspawn.pid"
