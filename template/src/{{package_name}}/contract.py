@@ -527,3 +527,24 @@ def validate(frame: pd.DataFrame, contract: Contract) -> ValidationReport:
             first = tuple(sorted(rows)[:FIRST_ROWS])
             failures.append(Failure(column, label, max(len(rows), 1), first))
     return ValidationReport(len(frame), tuple(failures))
+
+
+def input_failures(frame: pd.DataFrame, contract: Contract) -> list[Failure]:
+    """Check a table to score (no target): every feature column present and of its kind.
+
+    Ranges and categories are not enforced here: the model scores a new category or a value
+    past the training range (the drift check reports them).  Row numbers are the index.
+    """
+    failures = [
+        Failure(name, "column present", len(frame), ())
+        for name in contract.feature_names
+        if name not in frame.columns
+    ]
+    for col in contract.columns:
+        if col.name in frame.columns:
+            bad = _check_type(frame[col.name], col)
+            if bad.any():
+                failures.append(
+                    Failure(col.name, f"type {col.kind}", int(bad.sum()), _rows(frame.index[bad]))
+                )
+    return failures

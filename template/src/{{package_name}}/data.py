@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -56,19 +57,112 @@ def load_demo(dataset: str, target: str = "target") -> pd.DataFrame:
     return frame.rename(columns={"target": target})
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file (by suffix) with the fast pyarrow readers."""
+def table_format(path: Path) -> str:
+    """Return ``csv`` or ``parquet`` for a table file (by suffix) or a folder of Parquet files."""
+    if path.is_dir():
+        return "parquet"  # a folder of Parquet parts (Spark writes one)
     if not path.is_file():
         raise DataSourceError(f"{path} not found; `make pull` fetches DVC-tracked data")
     suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix == ".csv":
-            return pd.read_csv(path, engine="pyarrow")
-    except (OSError, ValueError) as error:
-        raise DataSourceError(f"{path}: cannot be read as {suffix[1:]} ({error})") from None
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix == ".csv":
+        return "csv"
     raise DataSourceError(f"{path}: expected a .csv, .parquet or .pq file")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file (by suffix) with the fast pyarrow readers."""
+    kind = table_format(path)
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, engine="pyarrow")
+    except (OSError, ValueError) as error:
+        raise DataSourceError(f"{path}: cannot be read as {kind} ({error})") from None
+
+
+def table_columns(path: Path) -> list[str]:
+    """Return the column names of a table without reading its rows (Parquet: the footer)."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.dataset as ds
+
+    kind = table_format(path)
+    try:
+        if kind == "parquet":
+            return list(ds.dataset(path, format="parquet").schema.names)
+        with pa_csv.open_csv(path) as reader:
+            return list(reader.schema.names)
+    except (OSError, ValueError) as error:
+        raise DataSourceError(f"{path}: cannot be read as {kind} ({error})") from None
+
+
+def _csv_error(path: Path, error: Exception, names: list[str]) -> DataSourceError:
+    """Name the column of a pyarrow CSV error (it gives its position)."""
+    message = str(error).splitlines()[0]
+    found = re.search(r"CSV column #(\d+)", message)
+    if found and int(found.group(1)) < len(names):
+        message = f"column {names[int(found.group(1))]!r}: {message}"
+    return DataSourceError(f"{path}: {message}")
+
+
+def iter_table(
+    path: Path,
+    columns: list[str],
+    *,
+    batch_rows: int,
+    numbers: tuple[str, ...] = (),
+    texts: tuple[str, ...] = (),
+) -> Iterator[pd.DataFrame]:
+    """Stream ``columns`` of a CSV or Parquet table as frames of at most ``batch_rows`` rows.
+
+    Memory stays bounded by one batch (Parquet: one row group) whatever the table's size.
+    CSV has no types: ``numbers`` are read as float64 and ``texts`` as text (missing when
+    empty), the others inferred.  A value that does not parse raises :class:`DataSourceError`
+    naming its column.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    kind = table_format(path)
+    if kind == "parquet":
+        try:
+            if path.is_file():  # one file: row group by row group, nothing read ahead
+                parquet = pq.ParquetFile(path, pre_buffer=False)
+                batches = parquet.iter_batches(batch_size=batch_rows, columns=columns)
+            else:  # a folder of parts, one at a time
+                batches = ds.dataset(path, format="parquet").to_batches(
+                    columns=columns, batch_size=batch_rows, batch_readahead=1, fragment_readahead=1
+                )
+            for batch in batches:
+                if batch.num_rows:
+                    yield batch.to_pandas()
+        except (OSError, pa.ArrowException) as error:
+            raise DataSourceError(f"{path}: cannot be read as parquet ({error})") from None
+        return
+    names = table_columns(path)
+    types = {name: pa.float64() for name in numbers}
+    types.update({name: pa.string() for name in texts})
+    # Blocks of about batch_rows rows (~16 bytes a CSV value), within 1 MiB .. 256 MiB.
+    block = min(max(batch_rows * max(len(names), 1) * 16, 1 << 20), 256 << 20)
+    try:
+        reader = pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(block_size=block),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=types,
+                include_columns=columns,
+                strings_can_be_null=True,
+            ),
+        )
+        with reader:
+            for batch in reader:
+                for start in range(0, batch.num_rows, batch_rows):
+                    yield batch.slice(start, batch_rows).to_pandas()
+    except (OSError, pa.ArrowException) as error:
+        raise _csv_error(path, error, names) from None
 
 
 def _masked(url: str) -> str:

@@ -1,0 +1,164 @@
+"""Benchmark: ``make batch-score`` on 1M and 10M rows, streaming engine and Spark, against the floor.
+
+The default project (demo data, the default model; ``_serving_project.project``) scores tables
+shaped like its demo data (``tests/scoring_data.py``: 30 float features + an id, Parquet in
+row groups of 131,072 rows). Measured, each command run once as the CLI a user runs:
+
+* streaming engine at 1M and 10M rows: wall time, rows/s and the command's peak RSS
+  (``wait4``). Target: a flat memory curve, 10M within +-20 % of 1M;
+* Spark ``local[1]`` and ``local[2]`` at 10M rows: wall time and the speed-up (target >= 1.6x);
+  the fixed cost (JVM, session, model load: a 1,000-row table) is measured too, and the
+  speed-up is also given without it;
+* the floor: a bare ``model.predict_proba`` over the same 10M rows held in memory (the
+  project's Python, the bundle's model), and each engine's time over the floor.
+
+    python benchmarks/bench_batch_score.py [--rows 10000000] [--small 1000000] [--skip-spark]
+
+Tables and outputs live under build/bench/batch (about 7 GB at 10M rows, removed at the
+end unless --keep). The machine's load average is printed: other work skews the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _serving_project import BUILD, in_project, package, project
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from scoring_data import demo_table
+
+WORK = BUILD / "batch"
+
+
+def peak_rss(cwd: Path, *cmd: str) -> tuple[float, float, str]:
+    """Run ``cmd`` as a direct child; return (wall seconds, peak RSS MiB of that child, stdout)."""
+    start = time.perf_counter()
+    out_file = WORK / "stdout.txt"
+    with out_file.open("w") as sink:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    text = out_file.read_text()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"`{' '.join(cmd)}` failed:\n{text[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, text
+
+
+def floor(dest: Path, table: Path) -> dict:
+    """Time a bare predict_proba of the bundle's model over the table's features in memory."""
+    pkg = package(dest)
+    code = f"""
+import json, time
+import pandas as pd
+from {pkg} import bundle
+from {pkg}.contract import coerce
+from {pkg}.settings import load_settings
+settings = load_settings()
+model = bundle.load_model(settings.bundle_dir)
+contract = settings.contract()
+features = coerce(pd.read_parquet({str(table)!r}, columns=contract.feature_names), contract)
+start = time.perf_counter()
+model.predict_proba(features)
+seconds = time.perf_counter() - start
+print(json.dumps({{"rows": len(features), "seconds": seconds}}))
+"""
+    return in_project(dest, code)
+
+
+def score_cmd(dest: Path, source: Path, out: Path, *extra: str) -> list[str]:
+    python = str(dest / ".venv" / "bin" / "python")
+    return [python, "-m", package(dest), "batch-score", "--input", str(source), "--output", str(out), *extra]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--small", type=int, default=1_000_000)
+    parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the tables and outputs")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    dest = project()
+    WORK.mkdir(parents=True, exist_ok=True)
+    results: dict = {"load_average_start": os.getloadavg(), "rows": args.rows, "small": args.small}
+    tables = {}
+    for rows in (args.small, args.rows, 1000):
+        path = WORK / f"table-{rows}.parquet"
+        if not path.is_file():
+            print(f"bench: writing {rows:,} rows to {path} ...", flush=True)
+            demo_table(dest, path, rows, seed=rows % 97)
+        tables[rows] = path
+
+    local = {}
+    for rows in (args.small, args.rows):
+        out = WORK / f"local-{rows}.parquet"
+        seconds, rss, _ = peak_rss(dest, *score_cmd(dest, tables[rows], out))
+        local[rows] = {
+            "seconds": round(seconds, 2),
+            "rows_per_s": round(rows / seconds),
+            "peak_rss_mib": round(rss),
+        }
+        print(
+            f"bench: local {rows:,} rows: {seconds:.1f} s, {rows / seconds:,.0f} rows/s, "
+            f"peak RSS {rss:.0f} MiB",
+            flush=True,
+        )
+        out.unlink(missing_ok=True)
+    results["local"] = local
+    small_rss, big_rss = local[args.small]["peak_rss_mib"], local[args.rows]["peak_rss_mib"]
+    results["rss_ratio_big_over_small"] = round(big_rss / small_rss, 3)
+
+    results["floor"] = floor(dest, tables[args.rows])
+    floor_s = results["floor"]["seconds"]
+    print(f"bench: floor predict_proba {args.rows:,} rows in memory: {floor_s:.2f} s", flush=True)
+    results["local_over_floor"] = round(local[args.rows]["seconds"] / floor_s, 1)
+
+    if not args.skip_spark:
+        # the spark extra, as `make batch-score SCORE_ENGINE=spark` installs it
+        subprocess.run(["make", "setup", "SCORE_ENGINE=spark"], cwd=dest, check=True, capture_output=True)
+        spark = {}
+        for master in ("local[1]", "local[2]"):
+            fixed_out = WORK / "spark-fixed.parquet"
+            shutil.rmtree(fixed_out, ignore_errors=True)
+            fixed, _, _ = peak_rss(
+                dest, *score_cmd(dest, tables[1000], fixed_out, "--engine", "spark", "--master", master)
+            )
+            shutil.rmtree(fixed_out, ignore_errors=True)
+            out = WORK / f"spark-{master[6]}.parquet"
+            shutil.rmtree(out, ignore_errors=True)
+            seconds, _, _ = peak_rss(
+                dest, *score_cmd(dest, tables[args.rows], out, "--engine", "spark", "--master", master)
+            )
+            shutil.rmtree(out, ignore_errors=True)
+            spark[master] = {
+                "seconds": round(seconds, 2),
+                "rows_per_s": round(args.rows / seconds),
+                "fixed_seconds": round(fixed, 2),
+                "over_floor": round(seconds / floor_s, 1),
+            }
+            print(
+                f"bench: spark {master} {args.rows:,} rows: {seconds:.1f} s (fixed cost {fixed:.1f} s)",
+                flush=True,
+            )
+        one, two = spark["local[1]"], spark["local[2]"]
+        spark["speedup"] = round(one["seconds"] / two["seconds"], 2)
+        spark["speedup_without_fixed"] = round(
+            (one["seconds"] - one["fixed_seconds"]) / (two["seconds"] - two["fixed_seconds"]), 2
+        )
+        results["spark"] = spark
+    results["load_average_end"] = os.getloadavg()
+    if not args.keep:
+        shutil.rmtree(WORK, ignore_errors=True)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

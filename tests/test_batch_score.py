@@ -1,0 +1,201 @@
+"""Tier 3 (slow): batch scoring of a million rows in a generated project, on both engines.
+
+The default project runs its pipeline and promotes its model; a 1M-row table shaped like the
+demo data is scored by ``make batch-score`` with the streaming engine and, for real, on
+Apache Spark ``local[2]`` (the project's ``spark`` extra, pyspark, installed by the Makefile;
+Java is on the machine). The two outputs are equal row for row; both carry the model version
+and run id, the drift check reads both, and bad input fails on one line leaving nothing
+behind. The registry's champion scores like the bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import render_project
+from scoring_data import demo_table
+
+pytestmark = pytest.mark.slow
+
+ROWS = 1_000_000
+SPARK = {"SCORE_ENGINE": "spark", "SPARK_MASTER": "local[2]"}
+
+
+def sh(
+    cwd: Path, *cmd: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})}
+    )
+    if check:
+        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def score(
+    project: Path, source: Path, out: Path, *, check: bool = True, **make_vars: str
+) -> subprocess.CompletedProcess[str]:
+    assignments = [f"{k}={v}" for k, v in make_vars.items()]
+    return sh(project, "make", "batch-score", f"INPUT={source}", f"OUTPUT={out}", *assignments, check=check)
+
+
+def facts(project: Path, *paths: Path) -> dict:
+    """Read scored outputs with the project's pandas: shape, row ids, lineage, equality."""
+    code = """
+import json, sys
+import numpy as np, pandas as pd
+def read(path):
+    return pd.read_parquet(path).sort_values("row_id", kind="stable").reset_index(drop=True)
+frames = [read(p) for p in sys.argv[1:]]
+first = frames[0]
+out = {
+    "rows": [len(f) for f in frames],
+    "columns": list(first.columns),
+    "row_ids_are_positions": all(bool((f["row_id"].to_numpy() == np.arange(len(f))).all()) for f in frames),
+    "ids_match": all(bool((f["id"] == f["row_id"]).all()) for f in frames),
+    "versions": sorted({str(v) for f in frames for v in f["model_version"].unique()}),
+    "run_ids": sorted({str(v) for f in frames for v in f["run_id"].unique()}),
+    "equal": all(first.equals(f) for f in frames[1:]),
+    "differing": [c for f in frames[1:] for c in first.columns if not first[c].equals(f[c])],
+}
+print(json.dumps(out))
+"""
+    proc = sh(project, ".venv/bin/python", "-c", code, *map(str, paths))
+    return json.loads(proc.stdout)
+
+
+def left_beside(out: Path) -> list[str]:
+    """Temporary outputs left next to ``out`` (none may survive a run, failed or not)."""
+    if not out.parent.is_dir():
+        return []
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}"))
+
+
+@pytest.fixture(scope="module")
+def project(template_src: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default project with its pipeline run and its model promoted to @champion."""
+    project = render_project(template_src, tmp_path_factory.mktemp("batch") / "project")
+    sh(project, "git", "init", "-q", "-b", "main")
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "commit", "-q", "-m", "initial")
+    sh(project, "make", "setup", "pipeline", "promote")
+    return project
+
+
+@pytest.fixture(scope="module")
+def big_table(project: Path) -> Path:
+    return demo_table(project, project / "data" / "batch.parquet", ROWS, seed=1)
+
+
+@pytest.fixture(scope="module")
+def scored_locally(project: Path, big_table: Path) -> Path:
+    out = project / "scores" / "local.parquet"
+    proc = score(project, big_table, out, KEEP="id")
+    assert f"{ROWS} rows -> {out}" in proc.stdout, proc.stdout
+    return out
+
+
+def test_the_default_engine_scores_a_million_rows_with_lineage(project, scored_locally):
+    registration = json.loads((project / "reports" / "registration.json").read_text())
+    found = facts(project, scored_locally)
+    assert found["rows"] == [ROWS]
+    assert found["row_ids_are_positions"] and found["ids_match"], "row ids are not the input's row positions"
+    assert {"prediction", "proba_0", "proba_1", "model_version", "run_id"} <= set(found["columns"]), found
+    assert found["versions"] == [registration["version"]] and found["run_ids"] == [registration["run_id"]], (
+        found
+    )
+    assert left_beside(scored_locally) == []
+
+
+def test_the_drift_check_reads_the_scored_output(project, scored_locally):
+    proc = sh(project, "make", "drift", f"CURRENT={scored_locally}")
+    assert "drift check passed: 0/30 features drifted" in proc.stdout, proc.stdout
+
+
+@pytest.mark.integration
+def test_spark_scores_the_same_predictions_row_for_row(project, big_table, scored_locally):
+    # When the same table is scored on Spark local[2] (the Makefile installs the spark extra)
+    out = project / "scores" / "spark.parquet"
+    proc = score(project, big_table, out, KEEP="id", **SPARK)
+    assert f"{ROWS} rows -> {out} (engine spark" in proc.stdout, proc.stdout
+
+    # Then it wrote a folder of Parquet parts, complete, nothing left beside it
+    assert (out / "_SUCCESS").is_file() and len(list(out.glob("part-*.parquet"))) >= 2, sorted(out.iterdir())
+    assert left_beside(out) == []
+    # And every row equals the default engine's: ids, model input, prediction, probabilities, lineage
+    found = facts(project, scored_locally, out)
+    assert found["rows"] == [ROWS, ROWS] and found["row_ids_are_positions"] and found["ids_match"], found
+    assert found["equal"], f"columns differing between the engines: {found['differing']}"
+    # And the drift check reads the folder
+    drift = sh(project, "make", "drift", f"CURRENT={out}")
+    assert "drift check passed" in drift.stdout, drift.stdout
+
+
+def test_the_registry_champion_scores_like_the_bundle(project, tmp_path):
+    # Given a small CSV and the promoted model in the registry
+    source = demo_table(project, tmp_path / "small.csv", 5000, seed=2)
+    registration = json.loads((project / "reports" / "registration.json").read_text())
+    uri = f"models:/{registration['name']}@champion"
+
+    # When it is scored with MODEL_URI and with the bundle
+    from_registry, from_bundle = tmp_path / "registry.parquet", tmp_path / "bundle.parquet"
+    proc = score(project, source, from_registry, MODEL_URI=uri, KEEP="id")
+    assert f"model {uri}, version {registration['version']}" in proc.stdout, proc.stdout
+    score(project, source, from_bundle, KEEP="id")
+
+    # Then the predictions are the same
+    found = facts(project, from_registry, from_bundle)
+    assert found["equal"], found["differing"]
+
+
+def _bad_inputs(project: Path, folder: Path) -> dict[str, tuple[Path, str]]:
+    """Tables that break the contract: a missing column, text in a numeric column."""
+    code = f"""
+import pandas as pd
+f = pd.read_csv({str(folder / "good.csv")!r})
+f.drop(columns=["mean_radius"]).to_csv({str(folder / "missing.csv")!r}, index=False)
+f["mean_area"] = f["mean_area"].astype(object)
+f.loc[len(f) - 1, "mean_area"] = "abc"
+f.to_csv({str(folder / "text.csv")!r}, index=False)
+f.astype({{"mean_area": str}}).to_parquet({str(folder / "text.parquet")!r}, index=False)
+"""
+    demo_table(project, folder / "good.csv", 3000, seed=3)
+    sh(project, ".venv/bin/python", "-c", code)
+    return {
+        "missing file": (folder / "absent.parquet", "absent.parquet not found"),
+        "missing column": (folder / "missing.csv", "missing column(s) mean_radius of the data contract"),
+        "text in a numeric CSV column": (folder / "text.csv", "column 'mean_area'"),
+        "text in a numeric Parquet column": (folder / "text.parquet", "column 'mean_area': type numeric"),
+    }
+
+
+def _assert_fails_cleanly(
+    proc: subprocess.CompletedProcess[str], out: Path, expected: str, case: str
+) -> None:
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("batch-score: error:")]
+    assert proc.returncode != 0, f"{case}: exit 0"
+    assert len(errors) == 1 and expected in errors[0], f"{case}: {proc.stderr[-2000:]}"
+    assert not out.exists() and left_beside(out) == [], f"{case}: output left behind"
+
+
+def test_bad_input_fails_on_one_line_and_leaves_no_output(project, tmp_path):
+    for case, (source, expected) in _bad_inputs(project, tmp_path).items():
+        out = tmp_path / "out" / "scored.parquet"
+        proc = score(project, source, out, check=False, KEEP="id")
+        _assert_fails_cleanly(proc, out, expected, case)
+
+
+@pytest.mark.integration
+def test_bad_input_fails_cleanly_on_spark_too(project, tmp_path):
+    cases = _bad_inputs(project, tmp_path)
+    for case in ("missing column", "text in a numeric CSV column", "text in a numeric Parquet column"):
+        source, expected = cases[case]
+        if case == "text in a numeric CSV column":
+            expected = 'numbers; found "abc"'
+        out = tmp_path / "out" / "spark.parquet"
+        proc = score(project, source, out, check=False, **SPARK)
+        _assert_fails_cleanly(proc, out, expected, f"spark: {case}")
