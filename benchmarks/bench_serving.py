@@ -34,65 +34,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from _serving_project import BUILD, in_project, mixed_project, package, project
 from loadgen import run_load
+from servers import Server, ServerNotReadyError, free_port
 
 CONFIGS = [(1, 8), (1, 32), (100, 8), (100, 32)]
 KINDS = ("api", "api-invocations", "mlflow")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """A server process in its own session, stopped by PID."""
-
-    def __init__(
-        self, name: str, cmd: list[str], cwd: Path, port: int, ready: str, env: dict[str, str]
-    ) -> None:
-        self.name, self.port = name, port
-        self.log = (BUILD / f"{name}.log").open("wb")
-        env = {**os.environ, "MLFLOW_MODELS_WORKERS": "1", "MAX_BATCH_SIZE": "1000", **env}
-        # `make serve` and `mlflow models serve` run `uvicorn` from PATH: the project's venv first
-        env["PATH"] = f"{cwd / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-        self.proc = subprocess.Popen(
-            cmd, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-        self.started = time.perf_counter()
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready}", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            self.stop()
-            raise SystemExit(f"{name} did not become ready; see {self.log.name}")
-        self.startup = time.perf_counter() - self.started
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+def start(name: str, cmd: list[str], cwd: Path, port: int, ready: str, env: dict[str, str]) -> Server:
+    """Start a server (tests/integration/servers.py) with the benchmark's settings."""
+    env = {"MAX_BATCH_SIZE": "1000", **env}
+    try:
+        return Server(name, cmd, cwd, port, ready, BUILD / f"{name}.log", env)
+    except ServerNotReadyError as error:
+        raise SystemExit(str(error)) from None
 
 
 def sample_rows(dest: Path) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
@@ -211,7 +173,7 @@ def bench_project(name: str, dest: Path, args: argparse.Namespace) -> dict[str, 
     port = free_port()
     # the API as users run it; --api-loop asyncio picks uvicorn's event loop (UVICORN_LOOP)
     loop = {} if args.api_loop == "default" else {"UVICORN_LOOP": args.api_loop}
-    api = Server(
+    api = start(
         f"{name}-api",
         ["make", "serve", "HOST=127.0.0.1", f"PORT={port}", "WORKERS=1"],
         dest, port, "/ready", loop,
@@ -227,7 +189,7 @@ def bench_project(name: str, dest: Path, args: argparse.Namespace) -> dict[str, 
         api.stop()
 
     port = free_port()
-    mlflow = Server(
+    mlflow = start(
         f"{name}-mlflow",
         [
             str(venv_bin / "mlflow"), "models", "serve", "-m", "models/bundle/model",

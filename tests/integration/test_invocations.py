@@ -14,11 +14,8 @@ import csv
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -27,6 +24,7 @@ from typing import Any
 
 import datagen
 import pytest
+from servers import Server, ServerNotReadyError, free_port
 from typer.testing import CliRunner
 
 from andamio.cli import app
@@ -34,12 +32,6 @@ from andamio.cli import app
 pytestmark = pytest.mark.integration
 
 ROWS = 1500  # rows of the generated table: a few seconds of training
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def sh(cwd: Path, *cmd: str, timeout: float = 900) -> str:
@@ -61,42 +53,6 @@ def post(port: int, path: str, body: bytes, content_type: str = "application/jso
             return error.code, json.loads(text)
         except ValueError:
             return error.code, text.decode(errors="replace")
-
-
-class Server:
-    """A server process in its own session, stopped by PID."""
-
-    def __init__(self, name: str, cmd: list[str], cwd: Path, port: int, ready: str, logs: Path) -> None:
-        self.name, self.port = name, port
-        self.log_path = logs / f"{name}.log"
-        env = {**os.environ, "MLFLOW_MODELS_WORKERS": "1"}
-        # `mlflow models serve` and `make serve` run uvicorn from PATH: the project's venv first
-        env["PATH"] = f"{cwd / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-            )
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready}", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        pytest.fail(f"{name} did not become ready:\n{self.log_path.read_text(errors='replace')[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -128,13 +84,17 @@ def servers(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", "1",
             ],
-            project, port, "/ping", logs,
+            project, port, "/ping", logs / "mlflow.log",
         )  # fmt: skip
         port = free_port()
         started["api"] = Server(
-            "api", ["make", "serve", f"PORT={port}", "HOST=127.0.0.1"], project, port, "/ready", logs
-        )
+            "api",
+            ["make", "serve", f"PORT={port}", "HOST=127.0.0.1"],
+            project, port, "/ready", logs / "api.log",
+        )  # fmt: skip
         yield started
+    except ServerNotReadyError as error:
+        pytest.fail(str(error))
     finally:
         for server in started.values():
             server.stop()
