@@ -155,8 +155,13 @@ def _run(cmd: Sequence[str]) -> None:
         raise RuntimeError(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
 
 
-def start_server(*, user: str = "andamio", database: str = "training") -> PostgresServer:
+def start_server(
+    *, user: str = "andamio", database: str = "training", listen: str = "127.0.0.1", clients: str = ""
+) -> PostgresServer:
     """Initialise a cluster in a new folder under the temp dir and start it on a free port.
+
+    ``listen`` is the one address the server binds (a test network's address on this machine
+    for throwaway hosts), ``clients`` a CIDR allowed to log in with the password from there.
 
     The folder is made with tempfile (not pytest's tmp_path, which is private to root) and
     handed to the ``postgres`` user when running as root.
@@ -177,6 +182,7 @@ def start_server(*, user: str = "andamio", database: str = "training") -> Postgr
         password="pw" + secrets.token_hex(12),
         database=database,
         run_as=run_as,
+        host=listen,
     )
     try:
         server.socket_dir.mkdir()
@@ -197,8 +203,11 @@ def start_server(*, user: str = "andamio", database: str = "training") -> Postgr
                 "--no-instructions",
             )
         )
+        if clients:
+            with (server.data_dir / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {clients} scram-sha-256\n")
         options = (
-            f"-c listen_addresses=127.0.0.1 -p {server.port} -k {server.socket_dir}"
+            f"-c listen_addresses={listen} -p {server.port} -k {server.socket_dir}"
             " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
         )
         _run(

@@ -7,10 +7,8 @@ but those hosts' own, inside namespaces these helpers create.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import re
@@ -20,7 +18,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,7 +76,8 @@ def build_rootfs(timeout: float = 1200) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
-def host_script(action: str, host: Host, rootfs: Path, timeout: float = 120) -> str:
+def host_script(action: str, host: Host, rootfs: Path, timeout: float = 120, binds: str = "") -> str:
+    """nspawn-host.sh ACTION for `host`; `binds` are SRC:DST folders mounted read-only."""
     result = subprocess.run(
         [
             "bash",
@@ -94,6 +92,7 @@ def host_script(action: str, host: Host, rootfs: Path, timeout: float = 120) -> 
         text=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, "ANDAMIO_HOST_BIND_RO": binds},
     )
     if result.returncode != 0:
         raise RuntimeError(f"nspawn-host.sh {action} {host.name} failed:\n{result.stderr[-3000:]}")
@@ -278,99 +277,148 @@ def wait_for(check, timeout: float, interval: float = 1.0):
         time.sleep(interval)
 
 
-# --- the stand-in project -----------------------------------------------------
+# --- the generated project the hosts serve ------------------------------------
 
-STANDIN_NAME = "andamio_standin"
-STANDIN_VERSION = "0.1.0"
-
-# Until the serving bundle lands, the model service runs this stdlib-only app: it loads
-# a linear model from the bundle folder and answers /health and /predict.
-STANDIN_SERVE = '''\
-"""Stand-in model API used by the andamio.mlops tests."""
-
-import json
-import os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+# Serving-only dependencies until the project exports its own lock for pip: the pipeline's
+# packages are left out and MLflow is the client part only (what loading a bundle needs).
+_NOT_SERVING = {"dvc", "matplotlib", "optuna"}
+_SERVING_SWAPS = {"mlflow": "mlflow-skinny"}
 
 
-def main() -> None:
-    bundle = Path(os.environ["ANDAMIO_BUNDLE_DIR"])
-    model = json.loads((bundle / "model.json").read_text())
+def serving_requirements(project: Path) -> Path:
+    """The pinned list the hosts install the project's serving dependencies from.
 
-    class Handler(BaseHTTPRequestHandler):
-        def _send(self, status, payload):
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    The project's own requirements/serve.txt (core + serve, exported by `make lock`) when it
+    has one; otherwise the equivalent compiled here with uv from its pyproject.toml.
+    """
+    own = project / "requirements" / "serve.txt"
+    if own.is_file():
+        return own
+    import tomllib
 
-        def do_GET(self):
-            if self.path == "/health":
-                self._send(200, {"status": "ok", "model": model["name"], "version": model["version"]})
-            else:
-                self._send(404, {"error": "not found"})
-
-        def do_POST(self):
-            if self.path != "/predict":
-                self._send(404, {"error": "not found"})
-                return
-            rows = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["instances"]
-            preds = [sum(w * x for w, x in zip(model["coef"], row)) + model["intercept"] for row in rows]
-            self._send(200, {"predictions": preds})
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer((os.environ["ANDAMIO_HOST"], int(os.environ["ANDAMIO_PORT"])), Handler)
-    server.serve_forever()
-'''
-
-
-def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"sha256={digest}"
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    deps = meta["dependencies"] + meta.get("optional-dependencies", {}).get("serve", [])
+    wanted = []
+    for spec in deps:
+        name = re.split(r"[=<>\[ ;]", spec, maxsplit=1)[0].lower()
+        if name in _NOT_SERVING:
+            continue
+        wanted.append(spec.replace(name, _SERVING_SWAPS[name], 1) if name in _SERVING_SWAPS else spec)
+    if not any(s.startswith("skops") for s in wanted):
+        wanted.append("skops==0.16.0")  # MLflow's scikit-learn format of the bundle's model
+    out = project / "build" / "serve-requirements.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    source = out.with_suffix(".in")
+    source.write_text("\n".join(wanted) + "\n")
+    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    result = subprocess.run(
+        [uv, "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--python-version", "3.11",
+         "--python-platform", "x86_64-manylinux_2_28", str(source), "-o", str(out)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"uv pip compile failed:\n{result.stderr[-3000:]}")
+    return out
 
 
-def build_standin_wheel(dest: Path) -> Path:
-    """Write the stand-in project as a wheel, byte for byte the same on every call."""
-    dist = f"{STANDIN_NAME}-{STANDIN_VERSION}.dist-info"
-    files = {
-        f"{STANDIN_NAME}/__init__.py": f'__version__ = "{STANDIN_VERSION}"\n',
-        f"{STANDIN_NAME}/serve.py": STANDIN_SERVE,
-        f"{dist}/METADATA": (
-            f"Metadata-Version: 2.1\nName: {STANDIN_NAME.replace('_', '-')}\nVersion: {STANDIN_VERSION}\n"
-            "Summary: Stand-in model API for the andamio.mlops tests\nRequires-Python: >=3.9\n"
-        ),
-        f"{dist}/WHEEL": (
-            "Wheel-Version: 1.0\nGenerator: andamio-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        ),
-        f"{dist}/entry_points.txt": f"[console_scripts]\nandamio-standin-serve = {STANDIN_NAME}.serve:main\n",
-    }
-    record = "".join(
-        f"{name},{_record_hash(text.encode())},{len(text.encode())}\n" for name, text in files.items()
+def pip_python() -> str:
+    """An interpreter with pip (a uv-made venv has none) to download wheels with."""
+    for candidate in (sys.executable, "python3", "/usr/bin/python3"):
+        probe = subprocess.run([candidate, "-m", "pip", "--version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return candidate
+    raise RuntimeError("no python with pip found to download wheels")
+
+
+def build_wheelhouse(*requirement_files: Path, extra: tuple[str, ...] = ()) -> Path:
+    """Wheels of the given pinned lists for the hosts' Python (cp311, manylinux), cached.
+
+    The cache key is the lists' content: an unchanged list reuses the folder.
+    """
+    lines = sorted(
+        {
+            line.strip()
+            for path in requirement_files
+            for line in path.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        }
+        | set(extra)
     )
-    files[f"{dist}/RECORD"] = record + f"{dist}/RECORD,,\n"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as wheel:
-        for name, text in files.items():
-            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            wheel.writestr(info, text)
-    dest.mkdir(parents=True, exist_ok=True)
-    path = dest / f"{STANDIN_NAME}-{STANDIN_VERSION}-py3-none-any.whl"
-    path.write_bytes(buffer.getvalue())
-    return path
+    key = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+    out = CACHE / f"wheelhouse-{key}"
+    if (out / ".complete").exists():
+        return out
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    requirements = partial / "requirements.txt"
+    # Hashes (a lock's export) would make pip demand one for every line: plain pins suffice here.
+    pins = [re.sub(r"\s*\\$|\s+--hash=\S+", "", line) for line in lines]
+    requirements.write_text("\n".join(pin for pin in pins if pin.strip()) + "\n")
+    platforms = [f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)]
+    platforms += ["manylinux2014_x86_64", "manylinux1_x86_64", "linux_x86_64"]
+    result = subprocess.run(
+        [pip_python(), "-m", "pip", "download", "-q", "--disable-pip-version-check",
+         "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
+         *[arg for platform in platforms for arg in ("--platform", platform)],
+         "-d", str(partial), "-r", str(requirements)],
+        capture_output=True, text=True, timeout=1200, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"pip download failed:\n{result.stderr[-3000:]}")
+    (partial / ".complete").touch()
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    return out
 
 
-def write_standin_bundle(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "model.json").write_text(
-        json.dumps({"name": "standin-linear", "version": "1", "coef": [2.0, -1.0], "intercept": 0.5})
+def sh(cwd: Path, *cmd: str, env: dict[str, str] | None = None, timeout: float = 900) -> str:
+    """Run a command in a generated project; raise with its output tail when it fails."""
+    result = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise AssertionError(
+            f"`{' '.join(cmd)}` failed ({result.returncode}) in {cwd}:\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return result.stdout
+
+
+def render_served_project(dest: Path, answers: dict | None = None) -> Path:
+    """Render a project with serving and Ansible on, under git, its environment set up."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import copy_template, render_project
+
+    # A plain copy of the working tree, as the template tests render it (no git clone).
+    template = copy_template(dest.with_name(dest.name + "-template"))
+    project = render_project(template, dest, {"serving": True, "ansible": True, **(answers or {})})
+    sh(project, "git", "init", "-q", "-b", "main")
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "initial")
+    sh(project, "make", "setup")
+    return project
+
+
+def provision_deps(project: Path) -> None:
+    """`make provision-deps` with the collection from this checkout (offline)."""
+    sh(project, "make", "provision-deps", f"ANDAMIO_COLLECTION={COLLECTION}")
+
+
+def project_wheel(project: Path) -> Path:
+    [wheel] = sorted((project / "build" / "wheel").glob("*.whl"))
+    return wheel
+
+
+def first_test_row(project: Path) -> dict:
+    """One row of the project's held-out data as a /predict body (the schema's features)."""
+    code = (
+        "import json, pandas as pd; s = json.load(open('models/bundle/schema.json'));"
+        " names = [f['name'] for f in s['features']];"
+        " print(pd.read_parquet('data/prepared/test.parquet')[names].iloc[:1].to_json(orient='records'))"
     )
-    return dest
+    return json.loads(sh(project, ".venv/bin/python", "-c", code).strip().splitlines()[-1])[0]
 
 
 def ssh(host: Host, command: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -1,8 +1,11 @@
 """Fixtures for tests/integration/test_ansible.py (imported there, not a conftest.py).
 
-`testbed` gives a workdir with ansible.cfg, the collection on the collections path, the
-stand-in project wheel and a factory for throwaway systemd hosts that are torn down
-(and checked for leftovers) when the module finishes.
+`testbed` gives a workdir with ansible.cfg, the collection on the collections path, a
+generated project (serving and Ansible on) that ran its pipeline, with its wheel, its
+release (build/release/) and its pinned serving requirements, the wheelhouse those need
+(bind-mounted read-only into every host at /srv/serving-wheelhouse), and a factory for
+throwaway systemd hosts that are torn down (and checked for leftovers) when the module
+finishes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ from pathlib import Path
 
 import ansible_helpers as h
 import pytest
+
+# Where the hosts see the wheelhouse of the project's serving dependencies.
+SERVING_WHEELHOUSE = "/srv/serving-wheelhouse"
+# Database drivers the MLflow server may need (PostgreSQL backend store), staged as well.
+DRIVERS = ("psycopg[binary]==3.3.9",)
 
 # Debian packages and tools the throwaway hosts need on the machine running the tests.
 REQUIRED_TOOLS = (
@@ -51,7 +59,8 @@ class Lab:
     workdir: Path
     rootfs: Path
     collections: Path
-    wheel: Path
+    project: Path
+    wheelhouse: Path
     hosts: list[h.Host] = dataclasses.field(default_factory=list)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     _claims: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -85,9 +94,17 @@ class Lab:
             host.state.mkdir(parents=True, exist_ok=True)
             self.hosts.append(host)
             self._claims[name] = fd
-            host.address = h.host_script("up", host, self.rootfs)
+            host.address = h.host_script("up", host, self.rootfs, binds=self.binds)
             started.append(host)
         return started
+
+    @property
+    def binds(self) -> str:
+        return f"{self.wheelhouse}:{SERVING_WHEELHOUSE}"
+
+    @property
+    def package(self) -> str:
+        return h.project_wheel(self.project).name.split("-")[0]
 
     def stop(self, host: h.Host) -> None:
         try:
@@ -117,16 +134,26 @@ class Lab:
             "base_ssh_hardening": True,
             "python_runtime_python_version": "3.11",
             "python_runtime_pip_no_index": True,
-            "python_runtime_pip_find_links": ["/srv/wheelhouse"],
-            "python_runtime_project_wheel": str(self.wheel),
+            "python_runtime_project_wheel": str(h.project_wheel(self.project)),
+            "python_runtime_requirements_file": str(h.serving_requirements(self.project)),
+            "python_runtime_pip_find_links": ["/srv/wheelhouse", SERVING_WHEELHOUSE],
             "mlflow_server_pip_no_index": True,
             "mlflow_server_pip_find_links": ["/srv/wheelhouse"],
             # Services listen on the host's address inside its own network namespace.
             "mlflow_server_bind_address": "{{ ansible_host }}",
             "mlflow_server_workers": 1,  # two cores shared with the rest of the suite
-            "model_service_command": "{{ python_runtime_venv }}/bin/andamio-standin-serve",
+            # The project's own API, as its Makefile's `serve` target runs it.
+            "model_service_command": (
+                "{{ python_runtime_venv }}/bin/uvicorn --factory "
+                f"{self.package}.serving:create_app --host {{{{ model_service_bind_address }}}}"
+                " --port {{ model_service_port }} --no-access-log --loop asyncio"
+            ),
+            "model_service_environment": {
+                "MODEL_BUNDLE": "{{ model_service_bundle_dir }}/models/bundle",
+                "OMP_NUM_THREADS": "1",
+            },
             "model_service_bind_address": "{{ ansible_host }}",
-            "model_service_bundle_src": str(self.workdir / "bundle"),
+            "model_service_bundle_src": str(self.project / "build" / "release"),
             "dvc_storage_members": ["andamio"],
             "monitoring_node_exporter_listen_address": "{{ ansible_host }}:9100",
             "monitoring_prometheus_listen_address": "{{ ansible_host }}:9090",
@@ -162,12 +189,15 @@ def testbed(ansible_workdir: Path) -> Iterator[Lab]:
     require_testbed()
     workdir = ansible_workdir
     collections = workdir / "collections"
-    h.write_standin_bundle(workdir / "bundle")
+    project = h.render_served_project(workdir / "project")
+    h.sh(project, "make", "pipeline")
+    h.provision_deps(project)
     bed = Lab(
         workdir=workdir,
         rootfs=h.build_rootfs(),
         collections=collections,
-        wheel=h.build_standin_wheel(workdir / "dist"),
+        project=project,
+        wheelhouse=h.build_wheelhouse(h.serving_requirements(project), extra=DRIVERS),
     )
     yield bed
     problems = bed.stop_all()

@@ -4,8 +4,8 @@ The playbooks converge fresh systemd-nspawn hosts (scripts/testbed/): monitoring
 and inference_host.yml on hosts of their own, site.yml (which imports those two and
 training_host.yml) on a training, an inference and a monitoring host at once. Each time
 a second run must report changed=0 and a `--check --diff` run no change either; after that the
-services are asked for real over HTTP: MLflow's REST API, the model service's /health
-and /predict (a stdlib stand-in app until the serving bundle lands), node exporter and
+services are asked for real over HTTP: MLflow's REST API, the generated project's own model
+API (/ready, /version, /predict with a row of its held-out data), node exporter and
 Prometheus /metrics and Prometheus' own view of its targets. The hosts have no network:
 packages come from a file: apt repository and a wheelhouse staged in the rootfs.
 """
@@ -126,25 +126,29 @@ def verify_mlflow(host: h.Host) -> None:
     assert_enabled(host, "mlflow-server")
 
 
-def verify_model_service(host: h.Host, model_version: str) -> None:
-    status, body = h.http(f"http://{host.address}:8000/health")
-    assert status == 200, f"model service /health on {host.name} answered {status}"
-    assert json.loads(body) == {"status": "ok", "model": "standin-linear", "version": model_version}
-    status, body = h.http(
-        f"http://{host.address}:8000/predict", json.dumps({"instances": [[1, 2], [3, 0]]}).encode()
-    )
-    assert status == 200 and json.loads(body) == {"predictions": [0.5, 6.5]}, f"/predict: {status} {body!r}"
+def verify_model_service(lab: Lab, host: h.Host, model_version: str | None = "1") -> dict:
+    """The project's own API on `host`: ready, its /version, one real prediction."""
+    base = f"http://{host.address}:8000"
+    status, body = h.http(f"{base}/ready")
+    assert status == 200, f"model service /ready on {host.name} answered {status}: {body[:300]!r}"
+    status, body = h.http(f"{base}/version")
+    version = json.loads(body)
+    assert status == 200 and version["model_version"] == model_version, f"/version: {status} {version}"
+    row = h.first_test_row(lab.project)
+    status, body = h.http(f"{base}/predict", json.dumps(row).encode())
+    assert status == 200 and json.loads(body)["prediction"] in (0, 1), f"/predict: {status} {body!r}"
     assert_enabled(host, "model-service")
+    return version
 
 
-def verify_training_host(host: h.Host, converge: h.Run) -> None:
+def verify_training_host(lab: Lab, host: h.Host, converge: h.Run) -> None:
     verify_mlflow(host)
     verify_monitoring(host, prometheus=False)
     result = h.ssh(host, "stat -c '%a %G' /srv/dvc/cache /srv/dvc/remote; id -nG andamio")
     lines = result.stdout.splitlines()
     assert lines[:2] == ["2770 dvc", "2770 dvc"], f"DVC storage permissions: {lines}"
     assert "dvc" in lines[2].split(), f"andamio is not in the dvc group: {lines[2]}"
-    probe = "import andamio_standin, sys; print(andamio_standin.__version__, sys.version_info[:2])"
+    probe = f"import {lab.package}, sys; print({lab.package}.__version__, sys.version_info[:2])"
     result = h.ssh(host, f"/opt/andamio/venv/bin/python -c '{probe}'")
     assert result.stdout.strip() == "0.1.0 (3, 11)", f"project in the venv: {result.stdout} {result.stderr}"
     if no_nvidia_gpu_here():
@@ -279,25 +283,25 @@ def test_monitoring_host_playbook(testbed: Lab) -> None:
 def test_inference_host_playbook(testbed: Lab) -> None:
     hosts = testbed.fresh_hosts(("inf", "inference"))
     converge_twice_and_check(testbed, "inference_host.yml", testbed.inventory(hosts, "inference"), hosts)
-    verify_model_service(hosts[0], model_version="1")
+    first = verify_model_service(testbed, hosts[0])
     verify_monitoring(hosts[0], prometheus=False)
 
-    # A new bundle restarts the service through its handler, and only then.
-    bundle = h.write_standin_bundle(testbed.workdir / "bundle-v2")
-    model = json.loads((bundle / "model.json").read_text())
-    (bundle / "model.json").write_text(json.dumps(model | {"version": "2"}))
-    inventory = testbed.inventory(hosts, "inference-v2", model_service_bundle_src=str(bundle))
+    # A new release (another registration) switches the symlink and restarts the service,
+    # gated on /ready, and changes nothing else.
+    release = testbed.workdir / "release-v2"
+    h.shutil.copytree(testbed.project / "build" / "release", release)
+    registration = json.loads((release / "reports" / "registration.json").read_text())
+    (release / "reports" / "registration.json").write_text(json.dumps(registration | {"version": "2"}))
+    inventory = testbed.inventory(hosts, "inference-v2", model_service_bundle_src=str(release))
     update = testbed.playbook("inference_host.yml", inventory)
-    testbed.timings["inference_host: bundle update"] = round(update.seconds, 1)
-    assert update.returncode == 0, f"updating the bundle failed:\n{update.tail()}"
-    assert "RUNNING HANDLER [andamio.mlops.model_service : Restart the model service]" in update.output
+    testbed.timings["inference_host: release update"] = round(update.seconds, 1)
+    assert update.returncode == 0, f"updating the release failed:\n{update.tail()}"
     assert sorted(update.changed_tasks()) == sorted(
-        [
-            f"andamio.mlops.model_service : Copy the serving bundle ({hosts[0].name})",
-            f"andamio.mlops.model_service : Restart the model service ({hosts[0].name})",
-        ]
-    ), f"a bundle update changed more than the bundle: {update.changed_tasks()}"
-    verify_model_service(hosts[0], model_version="2")
+        f"andamio.mlops.model_service : {task} ({hosts[0].name})"
+        for task in ("Copy the release", "Point the service at the release", "Restart the model service")
+    ), f"a release update changed more than the release: {update.changed_tasks()}"
+    second = verify_model_service(testbed, hosts[0], model_version="2")
+    assert second["run_id"] == first["run_id"], "the same model should be served under version 2"
 
 
 def test_site_playbook_provisions_every_group(testbed: Lab) -> None:
@@ -324,8 +328,8 @@ def test_site_playbook_provisions_every_group(testbed: Lab) -> None:
             f"training_host.yml {' '.join(args)} disagrees with site.yml: {run.changed_tasks()}"
         )
 
-    verify_training_host(training, converge)
-    verify_model_service(inference, model_version="1")
+    verify_training_host(testbed, training, converge)
+    verify_model_service(testbed, inference)
     verify_monitoring(inference, prometheus=False)
     verify_monitoring(monitoring, prometheus=True)
 

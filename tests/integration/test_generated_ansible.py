@@ -3,8 +3,8 @@
 Installs the collection offline from this checkout (as `make provision-deps
 ANDAMIO_COLLECTION=...` does), then asks Ansible itself: the inventory groups, the
 playbook's syntax, every group variable is an argument of an andamio.mlops role, and
-ansible-lint (production profile) passes.  Converging real hosts is proven for the
-collection's own playbooks in test_ansible.py.
+ansible-lint (production profile) passes.  Converging real hosts with it is
+test_provision_generated.py (and the collection's own playbooks, test_ansible.py).
 """
 
 from __future__ import annotations
