@@ -32,12 +32,16 @@ Render = Callable[..., Path]
 
 
 def copy_template(dest: Path) -> Path:
-    """Copy copier.yml, template/ and hooks/ to ``dest`` exactly as the wheel ships them."""
+    """Copy the template (andamio.config.TEMPLATE_PATHS) to ``dest`` exactly as the wheel ships it."""
+    from andamio.config import TEMPLATE_PATHS
+
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(ROOT / "copier.yml", dest / "copier.yml")
-    shutil.copytree(ROOT / "template", dest / "template")
-    (dest / "hooks").mkdir()
-    shutil.copy2(ROOT / "hooks" / "extension.py", dest / "hooks" / "extension.py")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in TEMPLATE_PATHS:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, dest / name, ignore=ignore)
+        else:
+            shutil.copy2(ROOT / name, dest / name)
     return dest
 
 

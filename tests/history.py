@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from andamio.config import TEMPLATE_PATHS
+
 ROOT = Path(__file__).resolve().parents[1]
 OLD, NEW = "v0.1.0", "v0.2.0"
 OLD_TEST, NEW_TEST = "tests/test_quality_gate.py", "tests/test_gate.py"
@@ -37,11 +39,13 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def _copy_tree(dest: Path) -> None:
-    for name in ("template", "hooks"):
-        if (dest / name).exists():
+    for name in TEMPLATE_PATHS:
+        if (dest / name).is_dir():
             shutil.rmtree(dest / name)
-        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy2(ROOT / "copier.yml", dest / "copier.yml")
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(ROOT / name, dest / name)
 
 
 def _commit_and_tag(repo: Path, tag: str) -> None:

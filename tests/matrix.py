@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from andamio import config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,8 +33,7 @@ DATA_SOURCES = [
 @cache
 def questions() -> dict[str, dict[str, Any]]:
     """Questions of copier.yml (settings, whose keys start with ``_``, excluded)."""
-    config = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
-    return {k: v for k, v in config.items() if not k.startswith("_")}
+    return config.questions(ROOT)
 
 
 def choice_values(name: str) -> list[Any]:
@@ -95,9 +94,8 @@ def render_matrix() -> list[dict[str, Any]]:
         strict=False,
     )
     combos = []
-    for (ml_task, ci, ci_style), (python_version, tracking_uri, airgapped, source, family, orchestrator) in zip(
-        product, independent, strict=False
-    ):
+    for (ml_task, ci, ci_style), independent_values in zip(product, independent, strict=False):
+        python_version, tracking_uri, airgapped, source, family, orchestrator = independent_values
         combo = {
             "ml_task": ml_task,
             "ci_providers": ci,

@@ -260,8 +260,10 @@ def test_gitlab_and_jenkins_are_hardened(projects):
 def test_library_version_is_semver_and_the_shared_files_pin_it(projects):
     version = (LIBRARY / "VERSION").read_text().strip()
     assert re.fullmatch(r"\d+\.\d+\.\d+", version)
-    config = yaml.safe_load((ROOT / "copier.yml").read_text())
-    assert config["ci_library_version"]["default"] == version, "copier.yml must pin the library's VERSION"
+    from andamio.config import questions
+
+    pinned = questions(ROOT)["ci_library_version"]["default"]
+    assert pinned == version, "questions/ci.yml must pin the library's VERSION"
     project = projects[("shared", True)]
     assert f"@v{version}" in (project / ".github" / "workflows" / "ci.yml").read_text()
     assert f"ref: v{version}" in (project / ".gitlab-ci.yml").read_text()

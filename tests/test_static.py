@@ -7,7 +7,10 @@ from pathlib import Path
 
 import jinja2
 import pytest
+import yaml
 from matrix import ROOT, questions
+
+from andamio import config
 
 TEMPLATE = ROOT / "template"
 ALL_FILES = sorted(p for p in TEMPLATE.rglob("*") if p.is_file())
@@ -19,6 +22,23 @@ VALIDATED = {"project_name", "package_name", "author_email", "model_name", "trac
 def test_copier_yml_has_configuration_and_prompt_banners():
     text = (ROOT / "copier.yml").read_text()
     assert text.index("# CONFIGURATION") < text.index("# PROMPT"), "banners missing or out of order"
+
+
+def test_questions_are_split_by_topic_and_all_included():
+    # copier.yml holds the settings and includes every questions/ file, each once, in order
+    text = (ROOT / "copier.yml").read_text()
+    included = re.findall(r"^!include (\S+)$", text, re.MULTILINE)
+    files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "questions").glob("*.yml"))
+    assert sorted(included) == files and len(set(included)) == len(included), (included, files)
+    bare = type("Bare", (yaml.SafeLoader,), {})
+    bare.add_constructor("!include", lambda loader, node: None)
+    own = [key for doc in yaml.load_all(text, Loader=bare) if doc for key in doc]
+    assert own and all(key.startswith("_") for key in own), f"questions left in copier.yml: {own}"
+    # and copier itself reads the same questions, in the same order
+    from copier._template import load_template_config
+
+    theirs = {k: v for k, v in load_template_config(ROOT / "copier.yml").items() if not k.startswith("_")}
+    assert list(theirs) == list(config.questions(ROOT)) and theirs == config.questions(ROOT)
 
 
 @pytest.mark.parametrize("name", sorted(questions()))
@@ -48,12 +68,10 @@ def test_free_text_answers_are_validated(name):
 
 
 def test_settings_declare_updates_support():
-    import yaml
-
-    config = yaml.safe_load((ROOT / "copier.yml").read_text())
-    assert config["_subdirectory"] == "template"
-    assert "params.yaml" in config["_skip_if_exists"]
-    assert config["_min_copier_version"]
+    settings = config.load(ROOT)
+    assert settings["_subdirectory"] == "template"
+    assert "params.yaml" in settings["_skip_if_exists"]
+    assert settings["_min_copier_version"]
     assert (TEMPLATE / "{{_copier_conf.answers_file}}.jinja").is_file()
 
 
@@ -120,7 +138,7 @@ def test_no_hard_coded_secrets_or_hosts(kind):
     pattern = SECRET_PATTERNS[kind]
     hits = [
         f"{p.relative_to(ROOT)}: {m.group(0)}"
-        for p in [*ALL_FILES, ROOT / "copier.yml"]
+        for p in [*ALL_FILES, ROOT / "copier.yml", *(ROOT / "questions").glob("*.yml")]
         for m in pattern.finditer(p.read_text(encoding="utf-8"))
     ]
     assert not hits, f"{kind} found: {hits}"

@@ -19,12 +19,13 @@ import yaml
 from history import NEW, OLD, commit_all, git, render_at
 from test_update import andamio, make
 
+from andamio.config import TEMPLATE_PATHS
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 # The last commit whose template had no data contract (the landed v0.1.0 of the product).
 BEFORE_DATA_CONTRACT = "8be1847"
-TEMPLATE_PATHS = ("copier.yml", "template", "hooks")
 
 
 def _clear(dest: Path) -> None:
@@ -40,8 +41,10 @@ def _clear(dest: Path) -> None:
 def _checkout(ref: str, dest: Path) -> None:
     _clear(dest)
     archive = dest / "old.tar"
+    tree = subprocess.run(["git", "ls-tree", "--name-only", ref], cwd=ROOT, capture_output=True, text=True)
+    paths = [name for name in TEMPLATE_PATHS if name in tree.stdout.split()]  # older layouts have fewer
     proc = subprocess.run(
-        ["git", "archive", "--format=tar", "-o", str(archive), ref, *TEMPLATE_PATHS],
+        ["git", "archive", "--format=tar", "-o", str(archive), ref, *paths],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -29,7 +29,8 @@ def test_wheel_ships_the_template_and_renders_from_it(tmp_path: Path, monkeypatc
     run(UV, "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(ROOT))
     wheel = next((tmp_path / "dist").glob("andamio-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for required in ("andamio/_template/copier.yml", "andamio/_template/hooks/extension.py"):
+    questions = [f"andamio/_template/questions/{p.name}" for p in (ROOT / "questions").glob("*.yml")]
+    for required in ("andamio/_template/copier.yml", "andamio/_template/hooks/extension.py", *questions):
         assert required in names, f"wheel lacks {required}"
     shipped = {n.removeprefix("andamio/_template/template/") for n in names if "/_template/template/" in n}
     in_tree = {str(p.relative_to(ROOT / "template")) for p in (ROOT / "template").rglob("*") if p.is_file()}

@@ -20,9 +20,11 @@ refuses a dirty work tree and commits on a new branch.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -31,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from andamio import engine, gitrepo, source
+from andamio import config, engine, gitrepo, source
 from andamio.answers import is_answers_file
 from andamio.errors import AndamioError, DirtyTreeError
 
@@ -152,22 +154,26 @@ def map_answers(context: dict[str, Any], questions: dict[str, dict[str, Any]]) -
     return answers
 
 
+# Only plain files inside the folder, where Python supports the check (3.11.4+).
+_SAFE_EXTRACT: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
+
 def _template_questions(src: str, vcs_ref: str | None) -> dict[str, dict[str, Any]]:
     """Read the questions of the template at ``src`` (a local checkout, bundle mirror or URL)."""
-    from andamio.render import questions
-
     local = Path(src)
     if local.is_dir() and (local / "copier.yml").is_file() and vcs_ref is None:
-        return questions(local)
-    proc = subprocess.run(
-        ["git", "--git-dir", str(local / ".git"), "show", f"{vcs_ref or 'HEAD'}:copier.yml"],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode == 0:
-        config = yaml.safe_load(proc.stdout) or {}
-        return {k: v for k, v in config.items() if not k.startswith("_") and isinstance(v, dict)}
-    return questions(source.bundled_template())
+        return config.questions(local)
+    git_dir = str(local / ".git")
+    # copier.yml and the files it includes as they are at the ref (an older layout has no questions/)
+    for paths in (("copier.yml", "questions"), ("copier.yml",)):
+        cmd = ["git", "--git-dir", git_dir, "archive", "--format=tar", vcs_ref or "HEAD", *paths]
+        archive = subprocess.run(cmd, capture_output=True)
+        if archive.returncode == 0:
+            with tempfile.TemporaryDirectory(prefix="andamio-questions-") as tmp:
+                with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+                    tar.extractall(tmp, **_SAFE_EXTRACT)
+                return config.questions(Path(tmp))
+    return config.questions(source.bundled_template())
 
 
 def _merge(mine: Path, theirs: Path) -> bool:

@@ -12,9 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from andamio import datafile, engine, gitrepo
+from andamio import config, datafile, engine, gitrepo
 from andamio.errors import AndamioError
 from andamio.source import bundled_template, default_source
 
@@ -42,12 +40,6 @@ def parse_data(pairs: Iterable[str]) -> dict[str, str]:
             raise AndamioError(f"--data {pair!r}: expected KEY=VALUE, e.g. --data ml_task=regression")
         data[key] = value
     return data
-
-
-def questions(template: Path) -> dict[str, dict[str, Any]]:
-    """Return the questions declared in ``template``'s ``copier.yml`` (settings excluded)."""
-    config = yaml.safe_load((template / "copier.yml").read_text(encoding="utf-8")) or {}
-    return {k: v for k, v in config.items() if not k.startswith("_") and isinstance(v, dict)}
 
 
 def _check_destination(dest: Path, overwrite: bool) -> None:
@@ -85,11 +77,11 @@ def new(
         default = default_source()
         src, trusted = default.url, True
         vcs_ref = vcs_ref or default.ref
-        unknown = sorted(set(data or {}) - set(questions(src_path)))
+        unknown = sorted(set(data or {}) - set(config.questions(src_path)))
         if unknown:
             raise AndamioError(
                 f"unknown question(s) in --data: {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(questions(src_path)))}"
+                f"known: {', '.join(sorted(config.questions(src_path)))}"
             )
     else:
         # Never record a relative source: copier would resolve it from the cwd later.
