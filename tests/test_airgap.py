@@ -68,6 +68,8 @@ PUBLIC_HOSTS = [
 ]
 IMAGE_LINE = re.compile(r"^\s*(?:-\s+)?image:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
 FROM_LINE = re.compile(r"^FROM\s+(?:--platform=\S+\s+)?(\S+)", re.MULTILINE)
+ARG_DEFAULT = re.compile(r"^ARG\s+(\w+)=(\S+)", re.MULTILINE)
+STAGE_NAME = re.compile(r"^FROM\s+\S+\s+AS\s+(\S+)", re.MULTILINE | re.IGNORECASE)
 JENKINS_IMAGE = re.compile(r"""(?<![\w-])image\s*\(?\s*['"]([^'"]+)['"]""")
 
 
@@ -96,7 +98,12 @@ def _image_refs(project: Path) -> list[tuple[str, str]]:
         text = path.read_text(encoding="utf-8")
         rel = str(path.relative_to(project))
         if path.name == "Dockerfile":
-            refs += [(rel, m) for m in FROM_LINE.findall(text)]
+            # FROM ${ARG} is the ARG's default; FROM <stage> is no image
+            defaults, stages = dict(ARG_DEFAULT.findall(text)), set(STAGE_NAME.findall(text))
+            for ref in FROM_LINE.findall(text):
+                resolved = re.sub(r"\$\{(\w+)\}", lambda var, d=defaults: d.get(var[1], var[0]), ref)
+                if resolved not in stages:
+                    refs.append((rel, resolved))
         elif path.name == "Jenkinsfile":
             refs += [(rel, m) for m in JENKINS_IMAGE.findall(text)]
         elif path.suffix in {".yml", ".yaml"} or path.name == ".gitlab-ci.yml":
@@ -110,6 +117,7 @@ def test_every_container_image_comes_through_the_mirror(project):
     own = (
         f"{answers['image_repository']}",  # the model API, pushed by CI
         f"{slug}:",  # built locally by compose
+        f"{slug}-pipeline:",  # the pipeline image, built locally by compose too
         "model-api",  # kustomize placeholder, replaced by each overlay's images: entry
     )
     refs = _image_refs(project)
