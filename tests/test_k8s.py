@@ -202,6 +202,8 @@ def test_no_kubernetes_files_without_the_answer(render, answers):
         and p.parts[len(project.parts) : len(project.parts) + 2] != ("deploy", "ansible")
         # scripts/change_request.py opens every CI PR/MR (template updates too), not only GitOps ones
         and p.relative_to(project).as_posix() != "scripts/change_request.py"
+        # the image's base and smoke test belong to the `serving` answer
+        and p.relative_to(project).as_posix() not in {"scripts/base_image.sh", "scripts/image_smoke.py"}
     ]
     assert leftovers == [], leftovers
     assert "promote-image" not in (project / "Makefile").read_text()
