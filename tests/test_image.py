@@ -57,6 +57,9 @@ def base_image(trained: Path) -> Iterator[str]:
     with docker_daemon():
         made = sh(trained, "bash", "scripts/base_image.sh", env={"ENGINE": "docker"})
         yield made.stdout.strip().splitlines()[-1]
+        # the images of earlier runs, untagged by this one's: the data root stays bounded,
+        # the layers the tagged images use stay as the next run's build cache
+        sh(trained, "docker", "image", "prune", "--force")
 
 
 def _package(project: Path) -> str:
