@@ -58,6 +58,7 @@ OUTPUTS = (
     ".dvc/tmp",
 )
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 # The floor: what a data scientist's one-file script does with the same data and model.
 BARE = """
@@ -152,10 +153,12 @@ class TreeSampler(threading.Thread):
         self.root, self.interval = root, interval
         self.peak_tree = 0
         self.per_process: dict[str, int] = {}  # command line -> peak RSS
+        self.cpu: dict[str, float] = {}  # command line -> CPU seconds (user + sys) last seen
         self.done = threading.Event()
 
     def _snapshot(self) -> None:
         children: dict[int, list[int]] = {}
+        ticks: dict[int, int] = {}
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
@@ -163,8 +166,9 @@ class TreeSampler(threading.Thread):
                 stat = Path(f"/proc/{entry.name}/stat").read_text()
             except OSError:
                 continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
+            fields = stat.rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime + stime
         total, stack = 0, [self.root]
         while stack:
             pid = stack.pop()
@@ -177,6 +181,7 @@ class TreeSampler(threading.Thread):
                 continue
             key = cmdline[:160]
             self.per_process[key] = max(self.per_process.get(key, 0), rss)
+            self.cpu[key] = max(self.cpu.get(key, 0.0), ticks.get(pid, 0) / TICKS)
         self.peak_tree = max(self.peak_tree, total)
 
     def run(self) -> None:
@@ -215,6 +220,7 @@ def measure(cwd: Path, cmd: list[str]) -> dict[str, Any]:
         "max_process_rss_mb": usage.ru_maxrss / 1024,  # Linux: KiB
         "tree_pss_mb": sampler.peak_tree / 2**20,
         "per_process_mb": {k: v / 2**20 for k, v in sampler.per_process.items()},
+        "per_process_cpu_s": dict(sampler.cpu),
         "lines": lines,
     }
 
@@ -231,8 +237,8 @@ def stage_times(lines: list[tuple[float, str]], wall: float) -> dict[str, float]
     return times
 
 
-def stage_memory(per_process: dict[str, float], package: str) -> dict[str, float]:
-    """Peak RSS of each stage's own process (``python -m <pkg> <stage>``)."""
+def stage_peaks(per_process: dict[str, float], package: str) -> dict[str, float]:
+    """Largest value (peak RSS, CPU seconds) of each stage's own process (``python -m <pkg> <stage>``)."""
     peaks: dict[str, float] = {}
     for cmdline, mb in per_process.items():
         match = re.search(rf"-m {package} (\w+)", cmdline)
@@ -401,7 +407,9 @@ def main() -> int:
             "floor_cpu_s": [round(r["cpu_s"], 2) for r in floors],
         },
         "stages_s": stage_times(last["lines"], last["wall_s"]),
-        "stages_peak_rss_mb": stage_memory(last["per_process_mb"], package),
+        "stages_peak_rss_mb": stage_peaks(last["per_process_mb"], package),
+        # sampled every 0.1 s from /proc: a stage's CPU time to within that
+        "stages_cpu_s": stage_peaks(last["per_process_cpu_s"], package),
         "floor_phases_s": floor_out["phases"],
         "metrics": {"pipeline": pipeline_metrics, "floor": floor_out["metrics"]},
         "load_average": os.getloadavg(),
@@ -446,6 +454,7 @@ def print_table(result: dict[str, Any]) -> None:
     )
     print("stages (s):     " + ", ".join(f"{k} {v}" for k, v in result["stages_s"].items()))
     print("stage peak RSS (MB): " + ", ".join(f"{k} {v}" for k, v in result["stages_peak_rss_mb"].items()))
+    print("stage CPU (s, sampled): " + ", ".join(f"{k} {v}" for k, v in result["stages_cpu_s"].items()))
     print("floor phases (s): " + ", ".join(f"{k} {v}" for k, v in result["floor_phases_s"].items()))
     print(f"load average (1, 5, 15 min) at the end: {result['load_average']}")
     print(f"metrics: pipeline {result['metrics']['pipeline']}; floor {result['metrics']['floor']}")

@@ -104,6 +104,12 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def sample_rows(rows: int, sample_size: int, seed: int) -> np.ndarray:
+    """Return the sorted row numbers of the reference sample of a ``rows``-row frame."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(rows, size=min(sample_size, rows), replace=False))
+
+
 def build_reference(
     frame: pd.DataFrame,
     predictions: np.ndarray,
@@ -112,15 +118,23 @@ def build_reference(
     bins: int,
     sample_size: int,
     seed: int,
+    prediction_rows: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Compute reference statistics of the training features and predictions (drift, serving).
 
     ``frame`` is the model input frame (:func:`.contract.coerce`).  Every ``sample`` is taken
-    at the same rows, so the samples zip into rows; ``None`` is a missing value.
+    at the same rows (:func:`sample_rows`), so the samples zip into rows; ``None`` is a
+    missing value.  ``predictions`` are those of every row of ``frame``, or of the sorted
+    ``prediction_rows`` only (a sample that contains the reference sample's rows): the
+    prediction statistics are then those of that sample.
     """
-    rng = np.random.default_rng(seed)
     n = len(frame)
-    idx = np.sort(rng.choice(n, size=min(sample_size, n), replace=False))
+    idx = sample_rows(n, sample_size, seed)
+    at = idx
+    if prediction_rows is not None:
+        if not np.isin(idx, prediction_rows).all():
+            raise ValueError("prediction_rows must contain every row of the reference sample")
+        at = np.searchsorted(prediction_rows, idx)
     stats: dict[str, Any] = {}
     for col in contract.columns:
         series = frame[col.name]
@@ -141,14 +155,14 @@ def build_reference(
         classes = [str(c) for c in contract.target.classes or ()]
         labels = pd.Series([str(v) for v in preds.tolist()])
         prediction = _category_stats(labels, classes)
-        prediction["sample"] = [_json_value(v) for v in preds[idx].tolist()]
+        prediction["sample"] = [_json_value(v) for v in preds[at].tolist()]
     else:
         values = preds.astype(np.float64)
         prediction = {
             "kind": "numeric",
             "mean": float(values.mean()),
             "histogram": _histogram(values, bins),
-            "sample": [float(v) for v in values[idx]],
+            "sample": [float(v) for v in values[at]],
         }
     return {"rows": n, "features": stats, "prediction": prediction}
 

@@ -39,7 +39,9 @@ def run(settings: Settings) -> dict[str, Path]:
     """Write ``data/prepared/{train,test}.parquet`` (contract columns and the target)."""
     contract, raw, _ = check(settings)
     params = settings.params
-    frame = raw[[*contract.feature_names, contract.target.name]]
+    columns = [*contract.feature_names, contract.target.name]
+    # the split copies the rows anyway: select the columns only when there are others
+    frame = raw if list(raw.columns) == columns else raw[columns]
     train, test = split(
         frame,
         target=contract.target.name,

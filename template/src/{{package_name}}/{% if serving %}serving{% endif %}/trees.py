@@ -42,6 +42,8 @@ class Forest:
         )
         self.known, self.f_idx_map = estimator._bin_mapper.make_known_categories_bitsets()
         self.plan = [(k, p) for trees in iterations for k, p in enumerate(trees)]
+        # what the compiled routine reads of each tree, fetched once (not per request)
+        self.calls = [(p.nodes, p.raw_left_cat_bitsets) for _, p in self.plan]
         trees = [p for _, p in self.plan]
         self.n_trees = len(trees)
         self.width = int(estimator.n_features_in_)
@@ -127,10 +129,10 @@ class Forest:
                 out[i] = tree.predict(z, known, f_idx_map, 1)
         else:  # the routine TreePredictor.predict calls, writing into our buffer
             z = np.ascontiguousarray(z, dtype=np.float64)
-            for i, (_, tree) in enumerate(self.plan):
-                _predict_from_raw_data(
-                    tree.nodes, z, tree.raw_left_cat_bitsets, known, f_idx_map, 1, out[i]
-                )
+            predict = _predict_from_raw_data
+            # the loop is most of a request's time: one call per tree, nothing else
+            for (nodes, bitsets), row in zip(self.calls, out, strict=True):
+                predict(nodes, z, bitsets, known, f_idx_map, 1, row)
         # baseline, then the trees in order (as scikit-learn adds them): a cumulative sum
         stacked = np.concatenate(
             [
