@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(git make)
 # Ansible roles (issue 4): throwaway hosts = debootstrap rootfs + systemd-nspawn in a netns.
 APT_PACKAGES+=(debootstrap dpkg-dev systemd-container iproute2 openssh-client util-linux)
+# The hosts' wheelhouses (rootfs.sh, tests/integration/ansible_helpers.py) come from pip download.
+APT_PACKAGES+=(python3-pip)
 # Serving and monitoring (issue 6): promtool, amtool and the servers the stack test runs.
 APT_PACKAGES+=(prometheus prometheus-alertmanager)
 # CI/CD (issue 3): rsync for gitlab-ci-local's shell isolation, shellcheck for actionlint's
@@ -15,6 +17,9 @@ APT_PACKAGES+=(rsync shellcheck)
 # Teams' own data (issue 11): a real PostgreSQL server for the sql data source tests
 # (tests/postgres.py runs initdb + pg_ctl from /usr/lib/postgresql/<major>/bin).
 APT_PACKAGES+=(postgresql)
+# The project's own image (issue 12): a Docker daemon builds and runs it (tests/test_image.py
+# starts dockerd when none answers); the base image comes from debootstrap (above).
+APT_PACKAGES+=(docker.io)
 command -v java >/dev/null 2>&1 || APT_PACKAGES+=(openjdk-17-jre-headless)
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 

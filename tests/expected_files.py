@@ -18,6 +18,9 @@ AIRGAPPED: Callable[[Answers], bool] = lambda a: bool(a.get("airgapped"))  # noq
 ANSIBLE: Callable[[Answers], bool] = lambda a: bool(a.get("ansible", True))  # noqa: E731
 DEMO: Callable[[Answers], bool] = lambda a: a.get("data_source", "demo") == "demo"  # noqa: E731
 SQL: Callable[[Answers], bool] = lambda a: a.get("data_source") == "sql"  # noqa: E731
+# orchestrator is asked only when serving is on (unasked: none)
+AIRFLOW: Callable[[Answers], bool] = lambda a: SERVING(a) and a.get("orchestrator") == "airflow"  # noqa: E731
+KUBEFLOW: Callable[[Answers], bool] = lambda a: SERVING(a) and a.get("orchestrator") == "kubeflow"  # noqa: E731
 
 
 def _standalone(answers: Answers) -> bool:
@@ -56,6 +59,9 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     ("src/{pkg}/services/__init__.py", ALWAYS),
     ("src/{pkg}/services/lineage.py", ALWAYS),
     ("src/{pkg}/services/tracking.py", ALWAYS),
+    # batch scoring (issue 14): streaming and Spark engines; models by URI for it and serving
+    *[(f"src/{{pkg}}/batch/{name}.py", ALWAYS) for name in ("__init__", "cli", "local", "scorer", "spark", "submit")],
+    ("src/{pkg}/services/registry.py", ALWAYS),
     ("tests/conftest.py", ALWAYS),
     ("tests/test_data.py", ALWAYS),
     ("tests/test_gate.py", ALWAYS),
@@ -95,9 +101,13 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     ("tests/serving_helpers.py", SERVING),
     ("tests/test_serving.py", SERVING),
     ("tests/test_drift.py", SERVING),
+    ("tests/test_batch_score.py", SERVING),
     ("Dockerfile", SERVING),
     (".dockerignore", SERVING),
     ("compose.yaml", SERVING),
+    # the image built and run for real (issue 12): a local base image, the smoke test
+    ("scripts/base_image.sh", SERVING),
+    ("scripts/image_smoke.py", SERVING),
     ("monitoring/prometheus.yml", SERVING),
     ("monitoring/recording_rules.yml", SERVING),
     ("monitoring/alert_rules.yml", SERVING),
@@ -136,6 +146,12 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
             "scripts/promote_image.py",
         )
     ],
+    # orchestrators (issue 14): the Airflow DAGs and the Airflow they are tested with
+    ("orchestration/airflow/dags/{pkg}_dags.py", AIRFLOW),
+    ("orchestration/airflow/requirements.txt", AIRFLOW),
+    # Kubeflow Pipelines: the pipeline module and its compiled IR YAML (shipped pre-compiled)
+    ("orchestration/kubeflow/pipeline.py", KUBEFLOW),
+    ("orchestration/kubeflow/pipeline.yaml", KUBEFLOW),
     # air-gapped mode: package index mirror for uv and pip (issue 5)
     ("uv.toml", AIRGAPPED),
     ("pip.conf", AIRGAPPED),

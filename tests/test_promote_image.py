@@ -5,6 +5,7 @@ version, in one commit on a new branch -- the merge request CI opens is the depl
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -54,7 +55,7 @@ def _script(project: Path) -> ModuleType:
 
 def test_promote_image_changes_exactly_the_tag_and_model_version_on_a_branch(project):
     # Given a committed project on main, when prod is promoted to a new image and model
-    proc = make(project, "promote-image", "OVERLAY=prod", "TAG=1f3c2ab", "MODEL_VERSION=7")
+    proc = make(project, "promote-image", "ENV=prod", "TAG=1f3c2ab", "MODEL_VERSION=7")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     # Then a new branch holds one commit that touches only the prod overlay
@@ -82,7 +83,7 @@ def test_promote_image_changes_exactly_the_tag_and_model_version_on_a_branch(pro
 
 
 def test_promote_image_keeps_the_model_version_when_not_given(project):
-    proc = make(project, "promote-image", "TAG=v2")
+    proc = make(project, "promote-image", "ENV=staging", "TAG=v2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert git(project, "branch", "--show-current") == "promote/staging-v2"
     diff = git(project, "diff", "--unified=0", "main", "HEAD")
@@ -90,7 +91,7 @@ def test_promote_image_keeps_the_model_version_when_not_given(project):
 
 
 def test_promoting_the_running_image_changes_nothing(project):
-    proc = make(project, "promote-image", "TAG=latest", "MODEL_VERSION=unset")
+    proc = make(project, "promote-image", "ENV=staging", "TAG=latest", "MODEL_VERSION=unset")
     assert proc.returncode == 0 and "nothing to do" in proc.stdout, proc.stdout + proc.stderr
     assert git(project, "branch", "--show-current") == "main"
 
@@ -98,10 +99,15 @@ def test_promoting_the_running_image_changes_nothing(project):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["TAG=bad tag!"], "is not a valid image tag"),
-        (["TAG=v3", "MODEL_VERSION=7; rm -rf /"], "is not a valid model version"),
-        (["TAG=v3", "OVERLAY=qa"], "no overlay 'qa' (known: prod, staging)"),
-        ([], "usage: make promote-image TAG="),
+        (["ENV=staging", "TAG=bad tag!"], "is not a valid image tag"),
+        (["ENV=staging", "TAG=v3", "MODEL_VERSION=7; rm -rf /"], "is not a valid model version"),
+        # an unknown overlay is an error, never a fallback to another one
+        (["ENV=qa", "TAG=v3"], "no overlay 'qa' (known: prod, staging)"),
+        # no overlay named: nothing is promoted (there is no default environment)
+        (["TAG=v3"], "usage: make promote-image ENV=<prod|staging> TAG="),
+        ([], "usage: make promote-image ENV=<prod|staging> TAG="),
+        # the old name is refused, not silently ignored (it used to promote staging)
+        (["OVERLAY=prod", "TAG=v3"], "OVERLAY= is now ENV="),
     ],
 )
 def test_promote_image_refuses_bad_input(project, args, message):
@@ -110,10 +116,21 @@ def test_promote_image_refuses_bad_input(project, args, message):
     assert git(project, "status", "--porcelain") == "" and git(project, "branch", "--show-current") == "main"
 
 
+def test_an_env_variable_of_the_shell_is_not_taken_for_the_overlay(project):
+    # Given a shell that exports ENV (sh reads its startup file from it), when no ENV= is given
+    proc = subprocess.run(
+        ["make", "promote-image", "TAG=v5"], cwd=project, capture_output=True, text=True,
+        env={**os.environ, "ENV": "prod"}, check=False,
+    )  # fmt: skip
+    # Then nothing is promoted: the overlay is named on the command line or not at all
+    assert proc.returncode == 2 and "usage: make promote-image ENV=" in proc.stderr, proc.stderr
+    assert git(project, "branch", "--show-current") == "main"
+
+
 def test_promote_image_refuses_an_overlay_with_uncommitted_changes(project):
     path = project / OVERLAY.format("staging")
     path.write_text(path.read_text() + "# local experiment\n")
-    proc = make(project, "promote-image", "TAG=v4")
+    proc = make(project, "promote-image", "ENV=staging", "TAG=v4")
     assert proc.returncode != 0 and "uncommitted changes" in proc.stderr, proc.stderr
     assert git(project, "branch", "--show-current") == "main"
 
