@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -29,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from airflow_tools import airflow_env, airflow_venv  # noqa: E402
+from bench_pipeline import reset  # noqa: E402  (the same cold start: no outputs, no cache)
 from ci_helpers import git_commit_all  # noqa: E402
 from conftest import copy_template, render_project  # noqa: E402
 
-OUTPUTS = ("data/prepared", "models/bundle", "reports", "dvc.lock", "mlflow.db", "mlruns", "mlartifacts")
 STAGES = 4  # prepare, train, evaluate, register
 PROJECT = "breast-cancer-classifier"  # the default answers
 
@@ -53,16 +52,6 @@ def sh(cwd: Path, *cmd: str, env: dict[str, str] | None = None) -> float:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     CPU_TIMES.append(_children_cpu() - cpu)
     return time.perf_counter() - start
-
-
-def reset(project: Path) -> None:
-    """Remove every pipeline output, the DVC cache and the local MLflow store."""
-    for rel in (*OUTPUTS, ".dvc/cache", ".dvc/tmp"):
-        path = project / rel
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
 
 
 def main() -> int:
