@@ -26,6 +26,7 @@ def test_help_lists_commands_with_descriptions():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     assert "new" in result.output and "Render a new ML project" in result.output
+    assert "Exit codes" in result.output and "2 error" in result.output  # andamio.outcome's table
 
 
 def test_module_entry_point_runs():

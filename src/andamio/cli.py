@@ -23,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
+    epilog="Exit codes (every command): 0 done; 1 done, something left for you (behind, conflicts); "
+    "2 error. README: Exit codes.",
 )
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
