@@ -211,7 +211,8 @@ def test_update_keeps_every_line_of_the_team(template_history: Path, tmp_path: P
     (project / DROPPED).write_text((project / DROPPED).read_text() + "Team rule: two reviewers.\n")
     dropped_mine = (project / DROPPED).read_bytes()
     commit_all(project, "team work")
-    make(project, "setup")  # .venv is git-ignored: the tree stays clean
+    make(project, "setup")  # the first setup locks: the team commits uv.lock and requirements/
+    commit_all(project, "lock")
 
     # The pre-commit hook (run for real by the project's pre-commit) fails: the project is behind
     hook = pre_commit_hook(project, tmp_path)
