@@ -74,6 +74,11 @@ def pushed_from_a_laptop(tmp_path: Path, wheel: Path, *answers: str) -> dict[str
     laptop, runner = machines(tmp_path, venv)
     seed = tmp_path / "seed"
     run(str(venv / "bin" / "andamio"), "new", str(seed), "--defaults", *answers, env=laptop)
+    # The team locks the tree and commits the lock (README): CI then installs from it, frozen,
+    # and leaves the work tree as it was (a job writing uv.lock would dirty it for the update).
+    run("make", "lock", cwd=seed, env=laptop)
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "Lock the dependency tree")
     git(tmp_path, "clone", "-q", "--bare", str(seed), "origin.git")
     return {**runner, "PATH": os.pathsep.join(runner["PATH"].split(os.pathsep)[1:])}
 
