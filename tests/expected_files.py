@@ -60,7 +60,10 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     ("src/{pkg}/services/lineage.py", ALWAYS),
     ("src/{pkg}/services/tracking.py", ALWAYS),
     # batch scoring (issue 14): streaming and Spark engines; models by URI for it and serving
-    *[(f"src/{{pkg}}/batch/{name}.py", ALWAYS) for name in ("__init__", "cli", "local", "scorer", "spark", "submit")],
+    *[
+        (f"src/{{pkg}}/batch/{name}.py", ALWAYS)
+        for name in ("__init__", "cli", "local", "scorer", "spark", "submit")
+    ],
     ("src/{pkg}/services/registry.py", ALWAYS),
     ("tests/conftest.py", ALWAYS),
     ("tests/test_data.py", ALWAYS),

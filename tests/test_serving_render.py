@@ -53,7 +53,8 @@ def test_serving_is_on_by_default_with_targets_and_dependencies(project: Path):
     makefile = (project / "Makefile").read_text()
     for target in ("serve", "drift", "build", "monitoring-check", "stack-up", "stack-down"):
         assert re.search(rf"(?m)^{target}:.*## \S", makefile), f"make {target} lacks a ## description"
-    deps = tomllib.loads((project / "pyproject.toml").read_text())["project"]["optional-dependencies"]["serve"]
+    extras = tomllib.loads((project / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    deps = extras["serve"]
     names = {re.split(r"[=;<> ]", d)[0] for d in deps}
     assert {"fastapi", "uvicorn", "prometheus-client", "scipy"} <= names
     assert all("==" in d for d in deps), f"unpinned dependency in {deps}"
