@@ -147,6 +147,27 @@ VARS_CASES = [
         },
     ),
     (
+        "andamioPipeline",
+        {"credentialsId": "database-url", "variable": "DATABASE_URL"},
+        {
+            "commands": [
+                "export BASE=origin/main",
+                "make restore pipeline push metrics-diff",
+                "archive reports/**",
+            ],
+            "credentials": ["string:database-url->DATABASE_URL"],
+        },
+    ),
+    (
+        "andamioPipeline",
+        {"credentialsId": "database-url", "variable": "DATABASE URL"},
+        {
+            "error": "andamioPipeline: variable must be an environment variable name with credentialsId,"
+            " got 'DATABASE URL'",
+            "commands": [],
+        },
+    ),
+    (
         "andamioDeploy",
         {"targets": "deploy-staging"},
         {"commands": ["make deploy-staging"], "credentials": []},
@@ -188,3 +209,19 @@ def test_library_steps_behave_for_every_input_combination(tmp_path):
     )[0]
     assert update["commands"] == ["export UPDATE_BRANCH=tu", "make template-update change-request"]
     assert update["credentials"] == ["string:git->FORGE_TOKEN"]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_pipeline_stage_binds_the_database_url_of_a_sql_source(template_src, tmp_path, style):
+    """data_source=sql: the pipeline stage (dvc repro runs ingest when the query changes) gets
+    the database URL from the credential named after the variable; other stages do not."""
+    from conftest import render_project
+
+    answers = {**EXEC_ANSWERS, "ci_style": style, "data_source": "sql", "sql_url_env": "WAREHOUSE_URL"}
+    project = render_project(template_src, tmp_path / "project", answers)
+    (result,) = harness([["jenkinsfile", str(project / "Jenkinsfile"), str(LIBRARY / "vars"), "change"]], tmp_path)
+    credentials = {s["name"]: s["credentials"] for s in result["stages"]}
+    assert credentials["pipeline"] == ["string:warehouse-url->WAREHOUSE_URL"]
+    others = [c for name, found in credentials.items() if name != "pipeline" for c in found]
+    assert not [c for c in others if "WAREHOUSE_URL" in c], credentials
+    assert "make restore pipeline push metrics-diff" in result["stages"][4]["commands"]
