@@ -270,3 +270,33 @@ def test_library_version_is_semver_and_the_shared_files_pin_it(projects):
     assert f"@Library('andamio-ci@v{version}') _" in (project / "Jenkinsfile").read_text()
     changelog = (LIBRARY / "CHANGELOG.md").read_text()
     assert f"## {version}" in changelog, "ci-templates/CHANGELOG.md must describe the pinned version"
+
+
+def _pipeline_steps(steps: list[dict]) -> list[dict]:
+    return [step for step in steps if "make restore pipeline" in step.get("run", "")]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_github_maps_the_database_url_secret_to_the_pipeline_alone(template_src, tmp_path, style):
+    """data_source=sql: GitHub passes no secret by itself; the one named by sql_url_env is mapped."""
+    from conftest import render_project
+
+    answers = {"ci_providers": ["github"], "ci_style": style, "data_source": "sql", "target": "label"}
+    project = render_project(template_src, tmp_path / "p", {**answers, "sql_url_env": "WAREHOUSE_URL"})
+    text = (project / ".github" / "workflows" / "ci.yml").read_text()
+    jobs = yaml.safe_load(text)["jobs"]
+    secret = "${{ secrets.WAREHOUSE_URL }}"
+    assert text.count("secrets.WAREHOUSE_URL") == 1, "only the pipeline job gets the database URL"
+    pipeline = jobs["pipeline"]
+    if "uses" in pipeline:  # a reusable workflow: the one secret, explicitly (no `secrets: inherit`)
+        assert pipeline["secrets"] == {"database-url": secret}
+        assert pipeline["with"]["database-url-env"] == "WAREHOUSE_URL"
+        called = yaml.safe_load((LIBRARY / ".github" / "workflows" / "pipeline.yml").read_text())
+        assert "database-url" in called[True]["workflow_call"]["secrets"]
+        (step,) = _pipeline_steps(called["jobs"]["pipeline"]["steps"])
+        assert step["env"]["DATABASE_URL_SECRET"] == "${{ secrets.database-url }}"
+        assert 'export "$URL_ENV=$DATABASE_URL_SECRET"' in step["run"]
+    else:  # the step that runs the pipeline, not the job (setup and third-party actions)
+        (step,) = _pipeline_steps(pipeline["steps"])
+        assert step["env"] == {"WAREHOUSE_URL": secret}
+    assert "secrets: inherit" not in text

@@ -10,6 +10,7 @@ tests/stand_ins.py (the repository variable AUDIT_ARGS, as an air-gapped site se
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 
@@ -128,3 +129,40 @@ def test_act_runs_deploy_staging_which_opens_the_pull_request(template_src, tmp_
     assert call.headers["authorization"] == "Bearer offline-test-token"
     assert call.body["head"] == branch and call.body["base"] == "main"
     assert "run_id: `r1`" in call.body["body"]
+
+
+_STUB_RAN = re.compile(r"^\[ci/([\w-]+)[^\]]*\]\s+\|\s+stub: ran ([\w-]+) WAREHOUSE_URL=(\w+)$", re.MULTILINE)
+# A Makefile standing in for a SQL project's: each target says whether the database URL
+# reached it, and whether it is the one given to act as a secret (never the value itself).
+_SQL_STUB_MAKEFILE = """\
+TARGETS := ci-setup check test audit restore pipeline push metrics-diff pr-comment
+.PHONY: $(TARGETS)
+$(TARGETS):
+\t@mkdir -p reports && touch reports/metrics-diff.md mlflow.db
+\t@echo "stub: ran $@ WAREHOUSE_URL=$(if $(WAREHOUSE_URL),$(if $(filter sqlite:///warehouse.db,$(WAREHOUSE_URL)),given,other),unset)"
+"""
+
+
+def test_act_passes_the_database_url_secret_to_the_pipeline_step_only(template_src, tmp_path):
+    """data_source=sql: the secret named by sql_url_env reaches `make pipeline`, and nothing else."""
+    from conftest import render_project
+
+    answers = {"ci_providers": ["github"], "serving": False, "data_source": "sql", "target": "label"}
+    project = render_project(template_src, tmp_path / "project", {**answers, "sql_url_env": "WAREHOUSE_URL"})
+    (project / "Makefile").write_text(_SQL_STUB_MAKEFILE)
+    git_commit_all(project)
+    run(["git", "remote", "add", "origin", "https://github.com/acme/churn.git"], cwd=project)
+    run(["git", "update-ref", "refs/remotes/origin/main", "HEAD"], cwd=project)
+
+    code, log = act(project, tmp_path, "-j", "pipeline", "--secret", "WAREHOUSE_URL=sqlite:///warehouse.db")
+
+    assert code == 0, log[-6000:]
+    # Then the pipeline job's make step saw it, and setup, check and test did not
+    seen = {(job, target): state for job, target, state in _STUB_RAN.findall(log)}
+    pipeline_step = ("restore", "pipeline", "push", "metrics-diff")
+    for target in pipeline_step:
+        assert seen.get(("pipeline", target)) == "given", f"{target}: {seen}\n{log[-4000:]}"
+    others = {key: state for key, state in seen.items() if key[1] not in pipeline_step}
+    assert ("pipeline", "ci-setup") in others and ("check", "check") in others, seen
+    assert set(others.values()) == {"unset"}, f"only the pipeline step may see the secret: {others}"
+    assert "sqlite:///warehouse.db" not in log, "the URL must never be printed"
