@@ -5,7 +5,7 @@
   generated tests' helper (the same default model the pipeline trains).
 * :func:`mixed_project`: ``andamio new --data-file`` on a generated mixed-type table
   (numeric with missing values, categorical with a rare level, boolean, three string
-  classes; ``tests/datagen.py``) into ``build/bench/mixed``, then ``make pipeline``: the
+  classes; ``tests/support/datagen.py``) into ``build/bench/mixed``, then ``make pipeline``: the
   default real-data model (histogram gradient boosting), trained the way a team does.
 
 Each is built once and reused while the template has not changed.
@@ -25,7 +25,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build" / "bench"
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
@@ -57,7 +56,7 @@ def _fresh(dest: Path, stamp: Path, digest: str) -> bool:
 
 def project() -> Path:
     """Return the default project (.venv, models/bundle); rebuild it when the template changed."""
-    from conftest import copy_template, render_project
+    from support.project import copy_template, render_project
 
     dest, stamp, digest = BUILD / "project", BUILD / "project.digest", _template_digest()
     if _fresh(dest, stamp, digest):
@@ -81,7 +80,7 @@ def project() -> Path:
 
 def mixed_project() -> Path:
     """Return the mixed-data project (its pipeline run); rebuild it when the template changed."""
-    import datagen
+    from support import datagen
 
     dest, stamp, digest = BUILD / "mixed", BUILD / "mixed.digest", _template_digest()
     if _fresh(dest, stamp, digest):

@@ -1,7 +1,7 @@
 """Benchmark: the orchestration overhead of Airflow, `airflow dags test` against `make pipeline`.
 
 Renders the defaults with orchestrator=airflow, runs `make setup` and `airflow db migrate`
-(SQLite, a temporary AIRFLOW_HOME; Airflow from build/tools/airflow, tests/airflow_tools.py)
+(SQLite, a temporary AIRFLOW_HOME; Airflow from build/tools/airflow, tests/support/airflow_tools.py)
 once, not timed.  Then, alternating, each run from the same cold state (pipeline outputs,
 DVC cache and the MLflow store removed, so both do every stage):
 * make: `make pipeline` (dvc repro of all stages in one process);
@@ -27,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from airflow_tools import airflow_env, airflow_venv  # noqa: E402
 from bench_pipeline import reset  # noqa: E402  (the same cold start: no outputs, no cache)
 from ci_helpers import git_commit_all  # noqa: E402
-from conftest import copy_template, render_project  # noqa: E402
+from support.airflow_tools import airflow_env, airflow_venv  # noqa: E402
+from support.project import copy_template, render_project  # noqa: E402
 
 STAGES = 4  # prepare, train, evaluate, register
 PROJECT = "breast-cancer-classifier"  # the default answers

@@ -37,7 +37,7 @@ from ci_helpers import (  # noqa: E402
     use_local_library,
     uv_cache_dir,
 )
-from conftest import copy_template  # noqa: E402
+from support.project import copy_template  # noqa: E402
 
 
 def render(template: Path, dest: Path, data: dict) -> Path:

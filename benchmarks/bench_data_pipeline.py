@@ -1,7 +1,7 @@
 """Benchmark: `make pipeline` on a team's own mixed-type table against a bare script (the floor).
 
 Generates a mixed table (default 1,000,000 rows x 30 columns: 20 numeric, 8 categorical,
-2 boolean, 5 % missing; tests/datagen.py) as Parquet (or CSV), renders a project on it
+2 boolean, 5 % missing; tests/support/datagen.py) as Parquet (or CSV), renders a project on it
 (data_source=file, the default real-data model), runs `make setup` and `make schema` (not
 timed), then measures in the same run
 * pipeline: `make pipeline` cold (pipeline outputs, DVC cache and state, MLflow store removed);
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 _OMP_THREADS = os.environ.get("OMP_NUM_THREADS")
 
-from conftest import copy_template  # noqa: E402
+from support.project import copy_template  # noqa: E402
 
 # tests/conftest.py pins OpenMP to one thread for pytest-xdist; a team's run uses every core.
 if _OMP_THREADS is None:
@@ -286,7 +286,7 @@ def prepare_project(work: Path, rows: int, fmt: str, seed: int) -> tuple[Path, P
     sh(
         project,
         str(project / ".venv" / "bin" / "python"),
-        str(ROOT / "tests" / "datagen.py"),
+        str(ROOT / "tests" / "support" / "datagen.py"),
         "--rows",
         str(rows),
         "--out",

@@ -207,7 +207,7 @@ print(json.dumps({{"run_s": statistics.median(times), "all_s": times, "drifted":
 
 def drift_project() -> Path:
     """Return a generated project with its .venv (rendered once per template digest)."""
-    from conftest import copy_template, render_project
+    from support.project import copy_template, render_project
 
     dest = BUILD / "drift-project"
     stamp = BUILD / "drift-project.digest"

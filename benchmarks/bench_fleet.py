@@ -1,6 +1,6 @@
 """Benchmark: `andamio fleet status` over 50 repositories vs a loop of `copier check-update`.
 
-Same run, same repositories: a two-version template history (tests/history.py)
+Same run, same repositories: a two-version template history (tests/support/history.py)
 is built in a temporary folder, one project is rendered at each version and
 copied into 50 git repositories (half behind).  Then, as whole commands:
 
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from history import NEW, OLD, build_history, render_at  # noqa: E402
+from support.history import NEW, OLD, build_history, render_at  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

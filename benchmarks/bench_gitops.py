@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import copy_template, render_project  # noqa: E402
-from k8s_tools import _kustomize as kustomize_cached  # noqa: E402
-from k8s_tools import kustomize, validate_core, validate_custom  # noqa: E402
-from test_airgap import MIRRORS  # noqa: E402
+from support.k8s_tools import _kustomize as kustomize_cached  # noqa: E402
+from support.k8s_tools import kustomize, validate_core, validate_custom  # noqa: E402
+from support.matrix import MIRRORS  # noqa: E402
+from support.project import copy_template, render_project  # noqa: E402
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:

@@ -27,7 +27,7 @@ import copier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import copy_template  # noqa: E402
+from support.project import copy_template  # noqa: E402
 
 OUTPUTS = ("data/prepared", "models/bundle", "reports", "dvc.lock", "mlflow.db", "mlruns", "mlartifacts")
 

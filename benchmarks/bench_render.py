@@ -30,8 +30,8 @@ import copier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import copy_template  # noqa: E402
-from matrix import choice_values, questions  # noqa: E402
+from support.matrix import choice_values, questions  # noqa: E402
+from support.project import copy_template  # noqa: E402
 
 
 def full_options() -> dict[str, object]:

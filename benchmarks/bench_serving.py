@@ -6,7 +6,7 @@ histogram gradient boosting over numeric, categorical and boolean columns with m
 values).  For each, both servers serve the bundle's model (``make serve`` and ``mlflow
 models serve --env-manager local``), one uvicorn worker each, one at a time, on 127.0.0.1,
 driven by the same closed-loop load generator
-(tests/integration/loadgen.py), with rows of the training data (the bundle's aligned
+(tests/support/loadgen.py), with rows of the training data (the bundle's aligned
 reference sample: missing values, rare and unseen-free categories as they come):
 
 * ``api``: the API's own routes (``/predict`` for 1 row, ``/predict/batch`` for 100);
@@ -41,15 +41,15 @@ from pathlib import Path
 from typing import Any
 
 from _serving_project import BUILD, in_project, mixed_project, package, project
-from loadgen import run_load
-from servers import Server, ServerNotReadyError, free_port
+from support.loadgen import run_load
+from support.servers import Server, ServerNotReadyError, free_port
 
 CONFIGS = [(1, 8), (1, 32), (100, 8), (100, 32)]
 KINDS = ("api", "api-invocations", "mlflow")
 
 
 def start(name: str, cmd: list[str], cwd: Path, port: int, ready: str, env: dict[str, str]) -> Server:
-    """Start a server (tests/integration/servers.py) with the benchmark's settings."""
+    """Start a server (tests/support/servers.py) with the benchmark's settings."""
     env = {"MAX_BATCH_SIZE": "1000", **env}
     try:
         return Server(name, cmd, cwd, port, ready, BUILD / f"{name}.log", env)

@@ -1,23 +1,22 @@
-"""Shared test helpers: a wheel-like copy of the template and a render function.
+"""Fixtures of every test subject: the template as the wheel ships it, rendered projects.
 
 Tiers (see README): static tests have no marker, ``render`` renders the template,
 ``slow`` runs generated projects, ``integration`` drives real external components.
+The helpers themselves live in the ``support`` package (tests/support/).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from filelock import FileLock
+from support import ROOT
+from support.project import Projects, copy_template, render_project
 
 # Generated projects find uv (fast `make setup`) and the tools of this venv.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -29,46 +28,43 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 Render = Callable[..., Path]
+# TEMPORARY re-exports for the modules that still import them from here (tests/ci_helpers.py,
+# test_batch_score.py, test_gitops_requests.py, test_promote_image.py, test_update_wheel.py,
+# integration/test_ci_*.py, benchmarks/): they move to ``support`` imports, then these go.
+__all__ = ["ROOT", "Render", "copy_template", "render_project"]
 
 
-def copy_template(dest: Path) -> Path:
-    """Copy the template (andamio.config.TEMPLATE_PATHS) to ``dest`` exactly as the wheel ships it."""
-    from andamio.config import TEMPLATE_PATHS
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A folder of this test session, the same for every pytest-xdist worker."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
 
-    dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in TEMPLATE_PATHS:
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, dest / name, ignore=ignore)
-        else:
-            shutil.copy2(ROOT / name, dest / name)
+
+@pytest.fixture(scope="session")
+def template_src(session_dir: Path) -> Path:
+    """A plain-folder copy of the template (no git: renders the working tree, fast)."""
+    dest = session_dir / "andamio-template"
+    with FileLock(session_dir / "andamio-template.lock"):
+        if not (dest / "copier.yml").exists():
+            copy_template(dest.with_name("andamio-template.partial")).rename(dest)
     return dest
 
 
 @pytest.fixture(scope="session")
-def template_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A plain-folder copy of the template (no git: renders the working tree, fast)."""
-    return copy_template(tmp_path_factory.mktemp("andamio-template"))
-
-
-def render_project(src: Path, dest: Path, data: Mapping[str, Any] | None = None) -> Path:
-    """Render ``src`` into ``dest`` non-interactively with ``data`` over the defaults."""
-    import copier
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        copier.run_copy(str(src), str(dest), data=dict(data or {}), defaults=True, unsafe=True, quiet=True)
-    return dest
+def projects(template_src: Path, session_dir: Path) -> Projects:
+    """The rendered-project factory: ``projects.new(dest, answers)`` (one rendering per answer set)."""
+    return Projects(template_src, session_dir / "rendered")
 
 
 @pytest.fixture
-def render(template_src: Path, tmp_path: Path) -> Render:
-    """Render the template into a fresh folder under ``tmp_path``; return the project path."""
+def render(projects: Projects, tmp_path: Path) -> Render:
+    """``render(answers, name=None)``: a project of this test under ``tmp_path``; return its path."""
     counter = {"n": 0}
 
     def _render(data: Mapping[str, Any] | None = None, name: str | None = None) -> Path:
         counter["n"] += 1
-        return render_project(template_src, tmp_path / (name or f"project{counter['n']}"), data)
+        return projects.new(tmp_path / (name or f"project{counter['n']}"), data)
 
     return _render
 
@@ -77,8 +73,8 @@ def render(template_src: Path, tmp_path: Path) -> Render:
 def template_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git repository of the template with tags v0.1.0 (older layout) and v0.2.0 (current).
 
-    See tests/history.py; used by the update, check, fleet and adopt tests.
+    See tests/support/history.py; used by the update, check, fleet and adopt tests.
     """
-    from history import build_history
+    from support.history import build_history
 
     return build_history(tmp_path_factory.mktemp("history") / "andamio-template")

@@ -1,0 +1,69 @@
+"""Apache Airflow for the tests and the benchmark: its own venv and a throwaway AIRFLOW_HOME.
+
+Airflow never enters a generated project's environment: it lives in build/tools/airflow,
+installed with uv from the generated project's pins (template/.../airflow/requirements.txt),
+created on first use (about 5 s with a warm uv cache) and reused while the pins stay the same.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ci_helpers import timed
+
+from support import ROOT
+
+AIRFLOW_TEMPLATE = (
+    ROOT
+    / "template"
+    / "{% if orchestrator != 'none' %}orchestration{% endif %}"
+    / "{% if orchestrator == 'airflow' %}airflow{% endif %}"
+)
+REQUIREMENTS = AIRFLOW_TEMPLATE / "requirements.txt"
+AIRFLOW_VENV = ROOT / "build" / "tools" / "airflow"
+
+
+def airflow_venv() -> Path:
+    """Return build/tools/airflow with the pinned Airflow installed (created once, then reused)."""
+    pins = REQUIREMENTS.read_bytes()
+    marker = AIRFLOW_VENV / f".installed-{hashlib.sha256(pins).hexdigest()[:16]}"
+    AIRFLOW_VENV.parent.mkdir(parents=True, exist_ok=True)
+    # two xdist workers may ask at once: one installs, the other waits
+    with (AIRFLOW_VENV.parent / ".airflow.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.is_file():
+            return AIRFLOW_VENV
+        shutil.rmtree(AIRFLOW_VENV, ignore_errors=True)
+        uv = shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+        assert uv, "uv not found (it comes with andamio's .venv: make bootstrap)"
+        started = time.monotonic()
+        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+        python = str(AIRFLOW_VENV / "bin" / "python")
+        subprocess.run(
+            [uv, "venv", "--quiet", "--python", sys.executable, str(AIRFLOW_VENV)], check=True, env=env
+        )
+        subprocess.run(
+            [uv, "pip", "install", "--quiet", "--python", python, "-r", str(REQUIREMENTS)],
+            check=True,
+            env=env,
+        )
+        timed("airflow venv install", time.monotonic() - started)
+        marker.touch()
+    return AIRFLOW_VENV
+
+
+def airflow_env(home: Path, dags: Path) -> dict[str, str]:
+    """Environment of an Airflow with its SQLite metadata in ``home``, reading ``dags``."""
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "OMP_NUM_THREADS": "1",
+    }
