@@ -108,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
     uris = [spark_uri(text) for text in (args.input, args.output)]
     output = Path(args.output)
     temporary = output.parent / f".{output.name}.tmp-{os.getpid()}"
+    source, target = (
+        text if uri else str(Path(text).resolve())
+        for text, uri in zip((args.input, args.output), uris, strict=True)
+    )
     try:
         if args.batch_rows < 1:
             raise InputError("--batch-rows must be at least 1")
@@ -118,16 +122,14 @@ def run(args: argparse.Namespace) -> int:
         keep = tuple(name.strip() for name in args.keep.split(",") if name.strip())
         if not uris[0]:  # a missing or unreadable input fails before the model loads
             table_columns(Path(args.input))
+        if spark:  # Spark's JVM starts while the model loads
+            from . import spark as engine
+
+            engine.launch(args.master, light=engine.reads_files(source, target))
         scorer = Scorer.load(settings, model_uri=args.model_uri, bundle_dir=bundle_dir, keep=keep)
         if not uris[0]:
             _check_columns(scorer, Path(args.input))
         if spark:
-            from . import spark as engine
-
-            source, target = (
-                text if uri else str(Path(text).resolve())
-                for text, uri in zip((args.input, args.output), uris, strict=True)
-            )
             rows = engine.run(
                 scorer, source, target, batch_rows=args.batch_rows, master=args.master
             )

@@ -5,10 +5,13 @@ Memory is bounded by one chunk (a Parquet input: one row group), whatever the ta
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..data import iter_table, table_format
+import pandas as pd
+
+from ..data import DataSourceError, iter_table, table_format
 from .scorer import InputError, Scorer
 
 
@@ -36,24 +39,60 @@ def keep_types(scorer: Scorer, path: Path) -> dict[str, Any]:
     return {name: schema.field(name).type for name in scorer.keep}
 
 
-def run(scorer: Scorer, source: Path, target: Path, *, batch_rows: int) -> int:
-    """Score ``source`` into the Parquet file ``target``; return the number of rows."""
+def parquet_batches(
+    path: str, columns: list[str], *, batch_rows: int, row_groups: list[int]
+) -> Iterator[pd.DataFrame]:
+    """Stream ``columns`` of some row groups of one Parquet file, as :func:`..data.iter_table`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = scorer.output_schema(keep_types(scorer, source))
-    numbers, texts = csv_types(scorer)
-    rows = 0
+    try:
+        parquet = pq.ParquetFile(path, pre_buffer=False)
+        for batch in parquet.iter_batches(
+            batch_size=batch_rows, row_groups=row_groups, columns=columns
+        ):
+            if batch.num_rows:
+                yield batch.to_pandas()
+    except (OSError, pa.ArrowException) as error:
+        raise DataSourceError(f"{path}: cannot be read as parquet ({error})") from None
+
+
+def write(
+    scorer: Scorer,
+    frames: Iterable[pd.DataFrame],
+    target: Path,
+    schema: Any,
+    *,
+    first_row: int = 0,
+    source: object = None,
+) -> int:
+    """Score ``frames`` (row ``first_row`` onwards) into the Parquet file ``target``; count rows.
+
+    A chunk that breaks the contract raises :class:`InputError` (prefixed by ``source``).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = first_row
     # Dictionary pages only for text: trying them on every float column doubles the write time.
     text = [f.name for f in schema if pa.types.is_string(f.type)]
     with pq.ParquetWriter(target, schema, use_dictionary=text) as writer:
-        for frame in iter_table(
-            source, scorer.columns, batch_rows=batch_rows, numbers=numbers, texts=texts
-        ):
+        for frame in frames:
             try:
                 scored = scorer.score(frame, rows)
             except InputError as error:
+                if source is None:
+                    raise
                 raise InputError(f"{source}: {error}") from None
             writer.write_table(pa.Table.from_pandas(scored, schema=schema, preserve_index=False))
             rows += len(frame)
-    return rows
+    return rows - first_row
+
+
+def run(scorer: Scorer, source: Path, target: Path, *, batch_rows: int) -> int:
+    """Score ``source`` into the Parquet file ``target``; return the number of rows."""
+    numbers, texts = csv_types(scorer)
+    frames = iter_table(source, scorer.columns, batch_rows=batch_rows, numbers=numbers, texts=texts)
+    return write(
+        scorer, frames, target, scorer.output_schema(keep_types(scorer, source)), source=source
+    )

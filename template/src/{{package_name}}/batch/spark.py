@@ -1,15 +1,23 @@
-"""The Spark engine: the same chunk function, applied per partition with ``mapInPandas``.
+"""The Spark engine: the same chunk function, run by Spark's Python workers, in parallel.
 
-Spark reads the input in partitions (one file split each) and hands every Python worker
-Arrow batches of its partition as pandas frames; :meth:`.scorer.Scorer.score` scores them,
-exactly as the local engine does.  The model is loaded once, in the driver, and shipped to
-the workers with the function: executors need the project's package, not the bundle or the
-MLflow server.  Row ids are the input's row positions: a first pass counts each partition's
-rows, and every partition numbers its rows from the sum of the ones before it.
+Two ways, by where the tables are:
 
-Runs on ``local[*]`` by default; ``--master`` (or ``SPARK_MASTER``) takes any
-``spark.master``, and under ``spark-submit`` the master and configuration it was given win.
-The Spark UI is off unless configured on.
+* a Parquet input and an output on the local file system (a path or ``file:``, as on one
+  machine or a shared mount): the driver reads the files' footers and packs their row groups
+  into tasks (as Spark sizes file splits); each task, in a Python worker, reads its row
+  groups, scores them and writes its own part with pyarrow, exactly as the local engine does
+  (:func:`_score_files`).  The JVM only schedules, so a task is one busy process and
+  ``local[N]`` keeps N cores busy; row ids come from the footers' row counts.
+* anything else (CSV, which Spark splits; ``hdfs://``, ``s3a://``... through Spark's own
+  file systems and credentials): Spark reads partitions and hands them to the workers as
+  pandas frames with ``mapInPandas``, and writes the output (:func:`_score_frame`).  A first
+  pass counts each partition's rows for the row ids.
+
+Either way :meth:`.scorer.Scorer.score` scores the chunks.  The model is loaded once, in the
+driver, and shipped to the workers: executors need the project's package, not the bundle or
+the MLflow server.  Runs on ``local[*]`` by default; ``--master`` (or ``SPARK_MASTER``) takes
+any ``spark.master``, and under ``spark-submit`` the master and configuration it was given
+win.  The Spark UI is off unless configured on.
 """
 
 from __future__ import annotations
@@ -18,26 +26,64 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from .local import csv_types
 from .scorer import InputError, Scorer
 
 DEFAULT_MASTER = "local[*]"
+# The JVM of a local run whose Python workers read and write the tables only schedules: the
+# quick JIT and the serial collector leave the cores to the workers (seconds of CPU saved).
+LIGHT_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+_launch: dict[str, Any] = {}
+
+
+def _local_master(master: str | None) -> bool:
+    return (master or os.environ.get("MASTER") or DEFAULT_MASTER).startswith("local")
+
+
+def launch(master: str | None, *, light: bool) -> None:
+    """Start Spark's JVM in the background, while the model loads (it takes seconds).
+
+    Under spark-submit this reaches the JVM that started this process.  ``light``: a local
+    run that scores files (:func:`reads_files`) gets the :data:`LIGHT_JVM` options.
+    """
+    import threading
+
+    from pyspark import SparkConf, SparkContext
+
+    # Local mode: the Python workers are this interpreter (the project's environment).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    conf = SparkConf()
+    if _local_master(master):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: loopback only
+        if light and "PYSPARK_SUBMIT_ARGS" not in os.environ:
+            conf.set("spark.driver.extraJavaOptions", LIGHT_JVM)
+
+    def start() -> None:
+        try:
+            SparkContext._ensure_initialized(conf=conf)
+        except BaseException as error:  # raised again by session(), in the main thread
+            _launch["error"] = error
+
+    _launch["thread"] = threading.Thread(target=start, name="spark-launch", daemon=True)
+    _launch["thread"].start()
 
 
 def session(master: str | None, batch_rows: int) -> Any:
     """Start (or join, under spark-submit) the Spark session."""
-    from pyspark import SparkConf, SparkContext
+    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
-    # Local mode: the Python workers are this interpreter (the project's environment).
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    if (master or os.environ.get("MASTER") or DEFAULT_MASTER).startswith("local"):
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: loopback only
-    # Start (or, under spark-submit, reach) the JVM first: the configuration spark-submit
-    # and spark-defaults.conf gave is read from it.
-    SparkContext._ensure_initialized()
+    if "thread" not in _launch:
+        launch(master, light=False)
+    _launch.pop("thread").join()
+    if "error" in _launch:
+        raise _launch.pop("error")
+    # The JVM is up (spark-submit's, or this process's): the configuration spark-submit and
+    # spark-defaults.conf gave is read from it.
     conf = SparkConf()
     builder = SparkSession.builder.appName("batch-score")
     if master or not conf.contains("spark.master"):
@@ -49,7 +95,7 @@ def session(master: str | None, batch_rows: int) -> Any:
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(batch_rows),
         "spark.sql.session.timeZone": "UTC",
     }
-    if (master or conf.get("spark.master", DEFAULT_MASTER)).startswith("local"):
+    if _local_master(master or conf.get("spark.master", DEFAULT_MASTER)):
         defaults.update({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"})
     for key, value in defaults.items():
         if not conf.contains(key):
@@ -67,7 +113,7 @@ def read(spark: Any, scorer: Scorer, source: str) -> Any:
     """
     from pyspark.sql import types
 
-    if ".csv" not in source.lower().rsplit("/", 1)[-1]:
+    if not _is_csv(source):
         frame = spark.read.parquet(source)
     else:
         numbers, _ = csv_types(scorer)
@@ -153,37 +199,167 @@ def _reason(error: Exception) -> tuple[bool, str]:
     return False, first[:500]
 
 
+def _local_path(location: str) -> str | None:
+    """Return the local path of ``location`` (a path or a ``file:`` URI), else ``None``."""
+    if location.startswith("file:"):
+        return re.sub(r"^file:(//)?", "", location) or None
+    return None if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", location) else location
+
+
+def _is_csv(source: str) -> bool:
+    return ".csv" in source.lower().rsplit("/", 1)[-1]
+
+
+def _file_paths(source: str, output: str) -> tuple[str, str] | None:
+    """Return the local paths of a Parquet ``source`` and of ``output``, else ``None``."""
+    paths = _local_path(source), _local_path(output)
+    return None if _is_csv(source) or None in paths else paths  # type: ignore[return-value]
+
+
+def reads_files(source: str, output: str) -> bool:
+    """Whether the Python workers read and write the tables themselves (:func:`_score_files`).
+
+    They do for a Parquet input and an output on the local file system (paths, ``file:``).
+    """
+    return _file_paths(source, output) is not None
+
+
+# A task: (index, first row id, [(file, [row group, ...]), ...]).
+Task = tuple[int, int, list[tuple[str, list[int]]]]
+
+
+def _tasks(files: list[str], parallelism: int, most: int, opening: int) -> list[Task]:
+    """Pack the row groups of ``files``, in order, into tasks as Spark sizes file splits.
+
+    A task holds about ``min(most, max(opening, total / parallelism))`` bytes (compressed,
+    as in the files) of row groups: ``spark.sql.files.maxPartitionBytes``, split further so
+    that every core gets work.  The row ids are the input's row positions, counted from the
+    files' footers: no pass over the rows.
+    """
+    import pyarrow.parquet as pq
+
+    groups = []
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        for group in range(meta.num_row_groups):
+            part = meta.row_group(group)
+            nbytes = sum(part.column(i).total_compressed_size for i in range(part.num_columns))
+            groups.append((path, group, part.num_rows, nbytes))
+    size = min(most, max(opening, sum(g[3] for g in groups) // max(parallelism, 1)))
+    tasks: list[Task] = []
+    parts: list[tuple[str, list[int]]] = []
+    first = rows = held = 0
+    for path, group, count, nbytes in groups:
+        if parts and held + nbytes > size:
+            tasks.append((len(tasks), first, parts))
+            parts, first, held = [], rows, 0
+        if not parts or parts[-1][0] != path:
+            parts.append((path, []))
+        parts[-1][1].append(group)
+        rows += count
+        held += nbytes
+    if parts:
+        tasks.append((len(tasks), first, parts))
+    return tasks
+
+
+def _score_files(spark: Any, scorer: Scorer, source: str, folder: str, batch_rows: int) -> int:
+    """Score a local Parquet file or folder: each task reads its row groups, writes its part.
+
+    The Python workers read, score and write with pyarrow, as the local engine does, so the
+    JVM only schedules: a task is one busy process, and the tasks run in parallel.  Tasks are
+    sized as Spark sizes file splits (``spark.sql.files.maxPartitionBytes``, split further so
+    that every core gets work); the scorer is broadcast, unpickled once per Python worker.
+    """
+    import pyarrow.dataset as ds
+
+    from .local import keep_types, parquet_batches, write
+
+    path = Path(source)
+    # a folder: its parts in the order the local engine reads them
+    files = [str(path)] if path.is_file() else list(ds.dataset(path, format="parquet").files)
+    context = spark.sparkContext
+    size = context._jvm.org.apache.spark.network.util.JavaUtils.byteStringAsBytes
+    tasks = _tasks(
+        files,
+        context.defaultParallelism,
+        size(spark.conf.get("spark.sql.files.maxPartitionBytes", "128m")),
+        size(spark.conf.get("spark.sql.files.openCostInBytes", "4m")),
+    )
+    schema = scorer.output_schema(keep_types(scorer, path))
+    shared = context.broadcast(scorer)
+    columns = scorer.columns
+
+    def score_task(task: Task) -> int:
+        index, first_row, parts = task
+        frames = (
+            frame
+            for file, groups in parts
+            for frame in parquet_batches(file, columns, batch_rows=batch_rows, row_groups=groups)
+        )
+        target = Path(folder) / f"part-{index:05d}.parquet"
+        return write(shared.value, frames, target, schema, first_row=first_row)
+
+    Path(folder).mkdir(parents=True)
+    if not tasks:  # an empty table: one empty part, so that the output has the schema
+        write(scorer, [], Path(folder) / "part-00000.parquet", schema)
+        rows = 0
+    else:
+        rows = sum(context.parallelize(tasks, len(tasks)).map(score_task).collect())
+    (Path(folder) / "_SUCCESS").touch()
+    shared.destroy()
+    return rows
+
+
+def _score_frame(spark: Any, scorer: Scorer, source: str, folder: str) -> int:
+    """Score any other input with Spark's own reader and writer (``mapInPandas``).
+
+    For CSV (split by Spark) and the URIs of a cluster's file systems (``hdfs://``,
+    ``s3a://``...).  Row ids: a first pass counts each partition's rows, and every partition
+    numbers its rows from the sum of the ones before it.
+    """
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    frame = read(spark, scorer, source)
+    schema = from_arrow_schema(scorer.output_schema(_keep_types(scorer, frame)))
+    offsets, total = _offsets(frame)
+
+    def score_partition(frames: Iterator[Any]) -> Iterator[Any]:
+        from pyspark import TaskContext
+
+        task = TaskContext.get()
+        assert task is not None, "runs in a Spark task"
+        row = offsets[task.partitionId()]
+        for chunk in frames:
+            yield scorer.score(chunk, row)
+            row += len(chunk)
+
+    frame.mapInPandas(score_partition, schema).write.mode("error").parquet(folder)
+    return total
+
+
 def run(scorer: Scorer, source: str, output: str, *, batch_rows: int, master: str | None) -> int:
     """Score ``source`` into the Parquet folder ``output`` on Spark; return the row count.
 
-    Spark writes a hidden folder beside ``output`` and it is renamed to ``output`` when every
-    partition is written (``_SUCCESS`` in it); on failure it is deleted.
+    The parts are written to a hidden folder beside ``output``, renamed to ``output`` when
+    every one is written (``_SUCCESS`` in it); on failure it is deleted.  A Parquet input on
+    the local file system (a path or ``file:``) is read and written by the Python workers
+    (:func:`_score_files`), any other by Spark (:func:`_score_frame`).
     """
     from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
-    from pyspark.sql.pandas.types import from_arrow_schema
 
     parent, _, name = output.rstrip("/").rpartition("/")
     temporary = f"{parent or '.'}/.{name}.tmp-{os.getpid()}"
     spark = session(master, batch_rows)
     files = _Files(spark, output)
     try:
-        frame = read(spark, scorer, source)
-        schema = from_arrow_schema(scorer.output_schema(_keep_types(scorer, frame)))
-        offsets, total = _offsets(frame)
-
-        def score_partition(frames: Iterator[Any]) -> Iterator[Any]:
-            from pyspark import TaskContext
-
-            task = TaskContext.get()
-            assert task is not None, "runs in a Spark task"
-            row = offsets[task.partitionId()]
-            for chunk in frames:
-                yield scorer.score(chunk, row)
-                row += len(chunk)
-
         files.delete(temporary)
-        frame.mapInPandas(score_partition, schema).write.mode("error").parquet(temporary)
+        paths = _file_paths(source, temporary)
+        if paths:
+            total = _score_files(spark, scorer, *paths, batch_rows)
+        else:
+            total = _score_frame(spark, scorer, source, temporary)
         files.delete(output)
         files.rename(temporary, output)
         return total
