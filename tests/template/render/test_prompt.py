@@ -6,6 +6,7 @@ Drives plain ``copier copy`` (no andamio) through a pseudo-terminal, like a user
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ TEXT_ANSWERS = [
     ("Contact e-mail", "growth-at-corp", "not an e-mail address", "growth@corp.example"),
 ]
 DOWN = "\x1b[B"  # arrow down in a select
+PROMPT_OPENS = "\x1b[?2004h"  # prompt_toolkit turns bracketed paste on: a prompt waits for input
 # (prompt help text, keys) of the selects between them: the team's own file as data source
 SELECTS = [
     ("Python version", ""),
@@ -47,12 +49,18 @@ TAIL_ANSWERS = [
 ]
 
 
+def _on_screen(text: str) -> str:
+    """A pattern of ``text`` as prompt_toolkit draws it: a character already on screen at its
+    place may be skipped with a cursor-forward (ESC [ n C) instead of being written again."""
+    return "".join(f"(?:{re.escape(ch)}|\x1b\\[\\d*C)" for ch in text)
+
+
 def _answer(child: pexpect.spawn, prompt: str, bad: str | None, message: str | None, good: str) -> None:
     child.expect(prompt)
     if bad is not None:
         child.send(CLEAR_LINE)
         child.sendline(bad)
-        child.expect(message, timeout=10)
+        child.expect(_on_screen(message), timeout=10)
     child.send(CLEAR_LINE)
     child.sendline(good)
 
@@ -60,7 +68,9 @@ def _answer(child: pexpect.spawn, prompt: str, bad: str | None, message: str | N
 def test_copier_prompt_refuses_invalid_answers_and_explains_why(template_src: Path, tmp_path: Path):
     dest = tmp_path / "prompted"
     copier = str(Path(sys.executable).parent / "copier")
-    env = {"TERM": "xterm", "PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    # PROMPT_TOOLKIT_NO_CPR: a pseudo-terminal never answers prompt_toolkit's cursor-position
+    # request, which it would wait about a second for at every prompt.
+    env = {"TERM": "xterm", "PATH": os.environ["PATH"], "HOME": str(tmp_path), "PROMPT_TOOLKIT_NO_CPR": "1"}
     child = pexpect.spawn(
         copier,
         ["copy", "--trust", str(template_src), str(dest)],
@@ -82,9 +92,10 @@ def test_copier_prompt_refuses_invalid_answers_and_explains_why(template_src: Pa
         child.sendline("")  # keep the default for a team's own data
         for prompt, bad, message, good in TAIL_ANSWERS:
             _answer(child, prompt, bad, message, good)
-        # Later questions (CI providers, switches): accept their defaults until copier ends.
+        # Later questions (CI providers, switches): accept each default as its prompt opens,
+        # until copier ends (no fixed wait: a prompt turns bracketed paste on when it starts).
         for _ in range(40):
-            if child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=1) == 0:
+            if child.expect_exact([pexpect.EOF, PROMPT_OPENS]) == 0:
                 break
             child.sendline("")
         else:
