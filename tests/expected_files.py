@@ -36,7 +36,9 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     (".dvc/config", ALWAYS),
     (".pre-commit-config.yaml", ALWAYS),
     ("Makefile", ALWAYS),
-    ("scripts/change_request.py", ALWAYS),  # push a branch and open its PR/MR (issues 5, 7)
+    # the library's forge and GitOps code, vendored when standalone (shared: fetched at its tag)
+    (".andamio-ci/resources/andamio/forge.py", _standalone),
+    (".andamio-ci/resources/andamio/promote_image.py", _standalone),
     ("README.md", ALWAYS),
     ("dvc.yaml", ALWAYS),
     ("params.yaml", ALWAYS),
@@ -146,7 +148,6 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
             "deploy/argocd/project.yaml",
             "deploy/argocd/staging.yaml",
             "deploy/argocd/prod.yaml",
-            "scripts/promote_image.py",
         )
     ],
     # orchestrators (issue 14): the Airflow DAGs and the Airflow they are tested with

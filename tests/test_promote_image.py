@@ -46,7 +46,9 @@ def project(rendered: Path, tmp_path: Path) -> Path:
 
 
 def _script(project: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("promote_image", project / "scripts" / "promote_image.py")
+    # the library's code as the project carries it (vendored: ci_style standalone, the default)
+    path = project / ".andamio-ci" / "resources" / "andamio" / "promote_image.py"
+    spec = importlib.util.spec_from_file_location("promote_image", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -4,13 +4,16 @@ GitOps promotion: Argo CD deploys what the default branch declares, so deploying
 This script edits exactly two lines of ``deploy/k8s/overlays/<env>/kustomization.yaml`` --
 the ones marked ``# promote-image: image tag`` and ``# promote-image: model version`` --
 commits them alone on a branch ``promote/<env>-<tag>``, and writes the PR/MR body with
-``--body`` for ``scripts/change_request.py`` (``make change-request``) to open the review.
-Standard library only: it runs before ``make setup``.
+``--body`` for ``forge.py change-request`` (``make change-request``) to open the review.
+Standard library only: it runs before ``make setup``.  Part of the andamio ci-templates
+library beside ``forge.py``: the overlay markers are the template's contract, so the code
+that edits them is versioned and tested with the library, not merged into every project
+(``make promote-image``, ``make deploy-staging`` and ``make deploy-prod`` call it).
 
-    python3 scripts/promote_image.py --env prod --tag 1f3c2ab --model-version 7
-    python3 scripts/promote_image.py --env staging --tag 1f3c2ab \
+    python3 promote_image.py --env prod --tag 1f3c2ab --model-version 7
+    python3 promote_image.py --env staging --tag 1f3c2ab \
         --model-version-from reports/registration.json --body build/change-request.md
-    python3 scripts/promote_image.py --env prod --from-env staging   # prod := what staging runs
+    python3 promote_image.py --env prod --from-env staging   # prod := what staging runs
 """
 
 from __future__ import annotations
@@ -27,9 +30,7 @@ OVERLAYS = Path("deploy/k8s/overlays")
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 MODEL_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 FIELDS = {
-    "tag": re.compile(
-        r"^(?P<head>\s*newTag:\s*)(?P<value>\S+)(?P<tail>\s+# promote-image: image tag)$"
-    ),
+    "tag": re.compile(r"^(?P<head>\s*newTag:\s*)(?P<value>\S+)(?P<tail>\s+# promote-image: image tag)$"),
     "model_version": re.compile(
         r"^(?P<head>\s*- MODEL_VERSION=)(?P<value>\S+)(?P<tail>\s+# promote-image: model version)$"
     ),
