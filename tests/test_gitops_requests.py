@@ -455,10 +455,15 @@ def test_shared_style_fetches_the_forge_code_at_the_pinned_tag_once(rendered_sha
         first = make(project, "pr-comment", env=env)
         assert first.returncode == 0, first.stdout + first.stderr
         again = make(project, "pr-comment", env=env)
-    assert again.returncode == 0, again.stdout + again.stderr
+        assert again.returncode == 0, again.stdout + again.stderr
+        # a template update moved the pin: the copy fetched for the old one is replaced
+        (project / "build/andamio-ci/.andamio-ref").write_text("v0.0.1\n")
+        moved = make(project, "pr-comment", env=env)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
     assert f"andamio-ci: fetching {library} at v" in first.stdout
     assert "fetching" not in again.stdout, "the fetched library is reused"
-    fetched = next((project / "build").glob("andamio-ci-v*/resources/andamio/forge.py"))
+    assert "fetching" in moved.stdout, "a copy of another version is fetched again"
+    fetched = project / "build/andamio-ci/resources/andamio/forge.py"
     assert fetched.read_bytes() == (ROOT / "ci-templates/resources/andamio/forge.py").read_bytes()
     assert len(api.comments["4"]) == 1
 
