@@ -168,6 +168,14 @@ def gitlab_config(project: Path) -> dict[str, Any]:
     return resolved
 
 
+_SHELL_MAKE = re.compile(r"(?:^|\bthen |&& |\|\| )(make [^;&|]+)")
+
+
+def _shell_makes(line: str) -> list[str]:
+    """The make commands of a shell line: ``make a b``, ``if ...; then make c; fi``."""
+    return [m.strip() for m in _SHELL_MAKE.findall(line)]
+
+
 GITLAB_KEYWORDS = {"workflow", "stages", "variables", "default", "include", "image", "services", "cache"}
 
 
@@ -177,7 +185,8 @@ def gitlab_jobs(project: Path) -> Jobs:
     for name, job in config.items():
         if name in GITLAB_KEYWORDS or name.startswith("."):
             continue
-        commands = [t for line in job["script"] if line.startswith("make ") for t in make_targets(line)]
+        lines = [*job["script"], *job.get("after_script", [])]  # after_script: e.g. after a failure
+        commands = [t for line in lines for command in _shell_makes(line) for t in make_targets(command)]
         jobs.append((name, commands))
     return jobs
 
@@ -352,12 +361,16 @@ def use_local_library(project: Path) -> None:
 
     Its ``include: project:`` entries name the library on the team's git host, out of reach
     offline; gitlab-ci-local then resolves the same files, with the same inputs, locally.
+    The forge code the Makefile would clone from there (``make pr-comment``,
+    ``change-request``) is that copy's too: ``ANDAMIO_CI`` points at it.
     """
-    shutil.copytree(LIBRARY / "templates", project / ".andamio-ci" / "templates")
+    for part in ("templates", "resources"):
+        shutil.copytree(LIBRARY / part, project / ".andamio-ci" / part)
     path = project / ".gitlab-ci.yml"
     config = yaml.safe_load(path.read_text())
     pinned = {(include["project"], include["ref"]) for include in config["include"]}
     assert len(pinned) == 1, f"every include must pin the same library version: {pinned}"
     pattern = r"  - project: \S+\n    ref: \S+\n    file: /templates/"
-    path.write_text(re.sub(pattern, "  - local: /.andamio-ci/templates/", path.read_text()))
+    text = re.sub(pattern, "  - local: /.andamio-ci/templates/", path.read_text())
+    path.write_text(text.replace("\ninclude:\n", "\nvariables:\n  ANDAMIO_CI: .andamio-ci\n\ninclude:\n", 1))
     git_commit_all(project, "resolve the CI library locally")

@@ -145,7 +145,7 @@ def test_parity_fails_when_a_job_calls_other_targets(projects, tmp_path):
     project = tmp_path / "drifted"
     shutil.copytree(projects[("standalone", True)], project)
     path = project / ".gitlab-ci.yml"
-    path.write_text(path.read_text().replace("    - make test\n", "    - make test lint\n"))
+    path.write_text(path.read_text().replace("      targets: test\n", "      targets: test lint\n"))
     with pytest.raises(AssertionError, match="make targets differ"):
         assert_parity(provider_jobs(project))
 

@@ -26,6 +26,9 @@ void call(Map args = [:]) {
         secrets << string(credentialsId: forgeCredentialsId, variable: 'FORGE_TOKEN')
     }
     dir(args.get('dir', '.')) {
+        if (forgeCredentialsId) {
+            andamioForgeCode()
+        }
         withCredentials(secrets) {
             sh "make ${targets}"
         }

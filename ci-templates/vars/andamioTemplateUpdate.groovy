@@ -19,6 +19,7 @@ void call(Map args = [:]) {
         error "andamioTemplateUpdate: branch must be a branch name, got '${branch}'"
     }
     dir(args.get('dir', '.')) {
+        andamioForgeCode()
         withCredentials([string(credentialsId: credentialsId, variable: 'FORGE_TOKEN')]) {
             withEnv(["UPDATE_BRANCH=${branch}"]) {
                 sh 'make template-update change-request'

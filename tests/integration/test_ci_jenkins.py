@@ -45,6 +45,18 @@ def harness(requests: list[list[str]], work: Path) -> list[dict]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def library_vars(project: Path) -> Path:
+    """The vars/ a Jenkinsfile loads: the vendored copy (standalone) or the library (shared)."""
+    vendored = project / ".andamio-ci" / "vars"
+    return vendored if vendored.is_dir() else LIBRARY / "vars"
+
+
+def assert_vendored_library(project: Path) -> None:
+    """The standalone project's .andamio-ci/vars is ci-templates/vars, file for file."""
+    vendored = {p.name: p.read_text() for p in (project / ".andamio-ci" / "vars").iterdir()}
+    assert vendored == {p.name: p.read_text() for p in (LIBRARY / "vars").iterdir()}
+
+
 def groovy_lint(files_glob: str, cwd: Path, expected_files: int, *config: str) -> None:
     command = [tool("npm-groovy-lint"), "--noserver", "--failon", "warning", "--output", "txt"]
     proc = subprocess.run(
@@ -83,7 +95,9 @@ def test_npm_groovy_lint_passes_the_jenkinsfiles_and_the_library(projects, tmp_p
 @pytest.mark.parametrize("style", STYLES)
 def test_jenkinsfile_stages_match_github_on_every_trigger(projects, tmp_path, style, serving):
     project = projects[(style, serving)]
-    requests = [["jenkinsfile", str(project / "Jenkinsfile"), str(LIBRARY / "vars"), s] for s in SCENARIOS]
+    vars_dir = str(library_vars(project))
+    # `make restore drift` fails (a drift): the drift stage then runs `make drift-issue` too
+    requests = [["jenkinsfile", str(project / "Jenkinsfile"), vars_dir, s, DRIFT_FAILS] for s in SCENARIOS]
     results = dict(zip(SCENARIOS, harness(requests, tmp_path), strict=True))
     for scenario, result in results.items():
         stages = result["stages"]
@@ -107,14 +121,27 @@ def test_jenkinsfile_stages_match_github_on_every_trigger(projects, tmp_path, st
     if (project / "deploy" / "k8s").is_dir():  # deploy-prod opens the prod PR/MR with the forge token
         promote_credentials.append("string:forge-token->FORGE_TOKEN")
     assert stages["promote"]["credentials"] == promote_credentials
+    assert stages["pipeline"]["commands"][-3:] == [*FORGE_CODE, "make pr-comment"]
     assert "archive reports/**" in stages["pipeline"]["commands"]
+    assert stages["pipeline"]["credentials"] == ["string:forge-token->FORGE_TOKEN"]  # the comment alone
+    if "drift" in stages:
+        assert stages["drift"]["commands"] == ["make restore drift", *FORGE_CODE, "make drift-issue"]
+        assert stages["drift"]["credentials"] == ["string:forge-token->FORGE_TOKEN"]
+        assert stages["drift"]["failed"], "a drift fails the stage after opening the issue"
+    ref = f"andamio-ci@v{(LIBRARY / 'VERSION').read_text().strip()}"
     if style == "shared":
-        assert results["main"]["library"] == {
-            "ref": f"andamio-ci@v{(LIBRARY / 'VERSION').read_text().strip()}"
-        }
+        assert results["main"]["library"] == {"ref": ref}
+    else:  # the library is the repository's own vendored copy, the same files as ci-templates/
+        assert results["main"]["library"] == {"ref": ref, "scm": "scm", "libraryPath": ".andamio-ci/"}
+        assert_vendored_library(project)
 
 
 # Self-test of vars/*.groovy: each step with several input combinations, and its refusals.
+FORGE_CODE = [  # the forge code a shared-style project's forge make targets find in build/andamio-ci
+    "writeFile build/andamio-ci/resources/andamio/forge.py",
+    "writeFile build/andamio-ci/resources/andamio/promote_image.py",
+]
+DRIFT_FAILS = json.dumps(["make restore drift"])
 VARS_CASES = [
     ("andamioSetup", {}, {"commands": ["make ci-setup"], "credentials": []}),
     ("andamioSetup", {"dir": "ml"}, {"commands": ["make ci-setup"], "credentials": []}),
@@ -134,6 +161,8 @@ VARS_CASES = [
                 "export BASE=origin/main",
                 "make restore pipeline push metrics-diff",
                 "archive reports/**",
+                *FORGE_CODE,
+                "make pr-comment",
             ],
             "credentials": [],
         },
@@ -142,7 +171,12 @@ VARS_CASES = [
         "andamioPipeline",
         {"base": "origin/develop", "archive": False},
         {
-            "commands": ["export BASE=origin/develop", "make restore pipeline push metrics-diff"],
+            "commands": [
+                "export BASE=origin/develop",
+                "make restore pipeline push metrics-diff",
+                *FORGE_CODE,
+                "make pr-comment",
+            ],
             "credentials": [],
         },
     ),
@@ -154,6 +188,8 @@ VARS_CASES = [
                 "export BASE=origin/main",
                 "make restore pipeline push metrics-diff",
                 "archive reports/**",
+                *FORGE_CODE,
+                "make pr-comment",
             ],
             "credentials": ["string:database-url->DATABASE_URL"],
         },
@@ -182,6 +218,28 @@ VARS_CASES = [
         {"targets": "promote", "credentialsId": "mlflow"},
         {"error": "andamioDeploy: variable is required with credentialsId", "commands": []},
     ),
+    (  # GitOps: the forge code for change-request and the overlay edit, the forge token bound
+        "andamioDeploy",
+        {"targets": "deploy-prod", "forgeCredentialsId": "forge"},
+        {"commands": [*FORGE_CODE, "make deploy-prod"], "credentials": ["string:forge->FORGE_TOKEN"]},
+    ),
+    (
+        "andamioPipeline",
+        {"forgeCredentialsId": "forge"},
+        {
+            "commands": [
+                "export BASE=origin/main",
+                "make restore pipeline push metrics-diff",
+                "archive reports/**",
+                *FORGE_CODE,
+                "make pr-comment",
+            ],
+            "credentials": ["string:forge->FORGE_TOKEN"],
+        },
+    ),
+    ("andamioDrift", {}, {"commands": ["make restore drift"], "credentials": []}),
+    ("andamioDrift", {"forgeCredentialsId": "forge"}, {"commands": ["make restore drift"], "credentials": []}),
+    ("andamioForgeCode", {}, {"commands": FORGE_CODE, "credentials": []}),
     (
         "andamioTemplateUpdate",
         {},
@@ -191,24 +249,22 @@ VARS_CASES = [
 
 
 def test_library_steps_behave_for_every_input_combination(tmp_path):
-    requests = [["step", str(LIBRARY / "vars"), step, json.dumps(args)] for step, args, _ in VARS_CASES]
-    results = harness(requests, tmp_path)
+    vars_dir = str(LIBRARY / "vars")
+    requests = [["step", vars_dir, step, json.dumps(args)] for step, args, _ in VARS_CASES]
+    # the template update runs the project's targets, the forge token bound: no git in Groovy
+    requests.append(["step", vars_dir, "andamioTemplateUpdate", '{"credentialsId": "git", "branch": "tu"}'])
+    # a drift (`make restore drift` fails): the issue is opened, with the token, and the step fails
+    requests.append(["step", vars_dir, "andamioDrift", '{"forgeCredentialsId": "forge"}', DRIFT_FAILS])
+    *results, update, drift = harness(requests, tmp_path)
     for (step, args, expected), result in zip(VARS_CASES, results, strict=True):
         assert result == expected, f"{step}({args}) gave {result}"
-    # the template update runs the project's targets, the forge token bound: no git in Groovy
-    update = harness(
-        [
-            [
-                "step",
-                str(LIBRARY / "vars"),
-                "andamioTemplateUpdate",
-                '{"credentialsId": "git", "branch": "tu"}',
-            ]
-        ],
-        tmp_path,
-    )[0]
-    assert update["commands"] == ["export UPDATE_BRANCH=tu", "make template-update change-request"]
+    assert update["commands"] == [*FORGE_CODE, "export UPDATE_BRANCH=tu", "make template-update change-request"]
     assert update["credentials"] == ["string:git->FORGE_TOKEN"]
+    assert drift == {
+        "failed": "script returned exit code 2: make restore drift",
+        "commands": ["make restore drift", *FORGE_CODE, "make drift-issue"],
+        "credentials": ["string:forge->FORGE_TOKEN"],
+    }
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -219,9 +275,9 @@ def test_pipeline_stage_binds_the_database_url_of_a_sql_source(template_src, tmp
 
     answers = {**EXEC_ANSWERS, "ci_style": style, "data_source": "sql", "sql_url_env": "WAREHOUSE_URL"}
     project = render_project(template_src, tmp_path / "project", answers)
-    (result,) = harness([["jenkinsfile", str(project / "Jenkinsfile"), str(LIBRARY / "vars"), "change"]], tmp_path)
+    (result,) = harness([["jenkinsfile", str(project / "Jenkinsfile"), str(library_vars(project)), "change"]], tmp_path)
     credentials = {s["name"]: s["credentials"] for s in result["stages"]}
-    assert credentials["pipeline"] == ["string:warehouse-url->WAREHOUSE_URL"]
+    assert credentials["pipeline"] == ["string:warehouse-url->WAREHOUSE_URL", "string:forge-token->FORGE_TOKEN"]
     others = [c for name, found in credentials.items() if name != "pipeline" for c in found]
     assert not [c for c in others if "WAREHOUSE_URL" in c], credentials
     assert "make restore pipeline push metrics-diff" in result["stages"][4]["commands"]

@@ -105,6 +105,8 @@ def test_gitlab_components_self_test(tmp_path):
     assert "selftest: ran metrics-diff in pipeline-dev BASE=origin/dev" in log
     assert "selftest: ran build in build" in log and "selftest: ran promote in promote" in log
     assert "selftest: ran push-image in build" in log and "selftest: ran deploy-prod in promote" in log
+    # the merge-request comment is the project's make target (a no-op outside a merge request)
+    assert "selftest: ran pr-comment in pipeline" in log and "selftest: ran pr-comment in pipeline-dev" in log
 
     # And when the schedule runs, only the scheduled jobs run
     code, log = _gitlab(repo, "--variable", "CI_PIPELINE_SOURCE=schedule")
@@ -113,4 +115,7 @@ def test_gitlab_components_self_test(tmp_path):
     passed = set(re.findall(r"PASS\s+([\w-]+)", log))
     assert passed == {"audit", "nightly", "drift", "template-update"}, passed
     assert "selftest: ran drift in nightly" in log
+    # a drift fails its job, whose after_script opens the issue; no drift, no issue
+    assert re.search(r"WARN\s+drift-alarm\b", log), log[-3000:]
+    assert "selftest: ran drift-issue in drift-alarm" in log and "drift-issue in drift " not in log
     assert "selftest: ran change-request in template-update" in log

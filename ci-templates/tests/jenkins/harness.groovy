@@ -3,8 +3,10 @@
 // recording versions of the Jenkins steps, and prints what would run as JSON.
 //
 //   groovy harness.groovy jenkinsfile <Jenkinsfile> <vars-dir> <scenario>
-//       scenario: change (a branch or pull request), main (a push to main), schedule (timer)
+//       scenario: change (a branch or pull request), main (a push to main), schedule (timer);
+//       vars-dir: the library's vars/ (a vendored copy, for a Jenkinsfile that loads its own)
 //   groovy harness.groovy step <vars-dir> <step-name> '<json named arguments>'
+//   either one with a last argument '<json list of commands that fail>' (default: none fails)
 //   groovy harness.groovy batch <requests.json>   (a JSON list of the argument lists above;
 //       prints a JSON list of results: one JVM start for many checks)
 //
@@ -15,6 +17,13 @@ import groovy.json.JsonSlurper
 
 class Credential {
     String id
+}
+
+// A shell step that fails, as Jenkins' `sh` does on a non-zero exit (hudson.AbortException).
+class ScriptFailure extends RuntimeException {
+    ScriptFailure(String message) {
+        super(message)
+    }
 }
 
 class EnvironmentBlock {
@@ -41,6 +50,7 @@ Map runOne(List<String> args) {
     String mode = args[0]
     String varsDir = mode == 'jenkinsfile' ? args[2] : args[1]
     String scenario = mode == 'jenkinsfile' ? args[3] : 'change'
+    List<String> failing = args.size() > 4 ? new JsonSlurper().parseText(args[4]) as List : []
 
     Closure run = { Closure body -> body.call() }
     Closure record = { String command ->
@@ -76,7 +86,11 @@ Map runOne(List<String> args) {
     })
     binding.setVariable('stage', { String name, Closure body ->
         rec.current = [name: name, commands: [], credentials: [], input: null, runs: true]
-        body.call()
+        try {
+            body.call()
+        } catch (ScriptFailure failure) {
+            rec.current.failed = failure.message
+        }
         rec.stages << rec.current
         rec.current = null
     })
@@ -92,7 +106,13 @@ Map runOne(List<String> args) {
         body.call()
         rec.current.input = input
     })
-    binding.setVariable('sh', { Object command -> record(command instanceof Map ? command.script : command) })
+    binding.setVariable('sh', { Object command ->
+        String script = (command instanceof Map ? command.script : command).trim()
+        record(script)
+        if (script in failing) {
+            throw new ScriptFailure("script returned exit code 2: ${script}")
+        }
+    })
     binding.setVariable('dir', { String path, Closure body -> body.call() })
     binding.setVariable('withEnv', { List<String> vars, Closure body ->
         vars.each { record("export ${it}") }
@@ -107,6 +127,20 @@ Map runOne(List<String> args) {
         body.call()
     })
     binding.setVariable('archiveArtifacts', { Map spec -> record("archive ${spec.artifacts}") })
+    // Shared-library resources (resources/ of the library): read from next to vars/, written
+    // files recorded by path.
+    binding.setVariable('libraryResource', { String path ->
+        File resource = new File(new File(varsDir).parentFile, "resources/${path}")
+        if (!resource.file) {
+            throw new IllegalArgumentException("libraryResource: no resources/${path} in the library")
+        }
+        resource.text
+    })
+    binding.setVariable('writeFile', { Map spec -> record("writeFile ${spec.file}") })
+    // The library loaded from the repository itself: library(identifier:, retriever: legacySCM(...)).
+    binding.setVariable('scm', 'scm')
+    binding.setVariable('legacySCM', { Map spec -> [scm: spec.scm, libraryPath: spec.libraryPath] })
+    binding.setVariable('library', { Map spec -> rec.library = [ref: spec.identifier] + (spec.retriever as Map) })
     binding.setVariable('error', { String message -> throw new IllegalArgumentException(message) })
 
     // Library steps: vars/<name>.groovy, loaded on first use, like Jenkins does.
@@ -135,6 +169,8 @@ Map runOne(List<String> args) {
         }
     } catch (IllegalArgumentException failure) {
         result = [error: failure.message, commands: rec.commands]
+    } catch (ScriptFailure failure) {
+        result = [failed: failure.message, commands: rec.commands, credentials: rec.credentials]
     }
     return result
 }
