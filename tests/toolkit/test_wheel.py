@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -27,7 +28,13 @@ def test_wheel_ships_the_template_and_renders_from_it(tmp_path: Path, monkeypatc
     for required in ("andamio/_template/copier.yml", "andamio/_template/hooks/extension.py", *questions):
         assert required in names, f"wheel lacks {required}"
     shipped = {n.removeprefix("andamio/_template/template/") for n in names if "/_template/template/" in n}
-    in_tree = {str(p.relative_to(ROOT / "template")) for p in (ROOT / "template").rglob("*") if p.is_file()}
+    # symlinked folders (the vendored ci-templates library) ship as the files they point to
+    in_tree = {
+        str((Path(top) / name).relative_to(ROOT / "template"))
+        for top, dirs, files in os.walk(ROOT / "template", followlinks=True)
+        if "__pycache__" not in Path(top).parts
+        for name in files
+    }
     assert shipped == in_tree, f"template files missing from the wheel: {sorted(in_tree - shipped)}"
 
     # When it is installed in a fresh environment and asked for a project
