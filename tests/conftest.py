@@ -8,6 +8,7 @@ The helpers themselves live in the ``support`` package (tests/support/).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -70,11 +71,18 @@ def render(projects: Projects, tmp_path: Path) -> Render:
 
 
 @pytest.fixture(scope="session")
-def template_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template_history(session_dir: Path) -> Path:
     """A git repository of the template with tags v0.1.0 (older layout) and v0.2.0 (current).
 
-    See tests/support/history.py; used by the update, check, fleet and adopt tests.
+    See tests/support/history.py; used by the update, check, fleet and adopt tests, which only
+    read it (one per session, shared by the workers).
     """
     from support.history import build_history
 
-    return build_history(tmp_path_factory.mktemp("history") / "andamio-template")
+    repo = session_dir / "history" / "andamio-template"
+    with FileLock(session_dir / "history.lock"):
+        if not (repo / ".git" / "andamio-built").exists():
+            shutil.rmtree(repo, ignore_errors=True)
+            build_history(repo)
+            (repo / ".git" / "andamio-built").touch()
+    return repo
