@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from filelock import FileLock
 from support import ROOT
-from support.project import Projects, copy_template, render_project
+from support.project import Projects, Render, copy_template, render_project
 
 # Generated projects find uv (fast `make setup`) and the tools of this venv.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -28,7 +28,6 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # LightGBM) spinning a thread per core on top of that slow a loaded machine by 10-100x.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-Render = Callable[..., Path]
 # TEMPORARY re-exports for the modules that still import them from here (tests/ci_helpers.py,
 # test_batch_score.py, test_gitops_requests.py, test_promote_image.py, test_update_wheel.py,
 # integration/test_ci_*.py, benchmarks/): they move to ``support`` imports, then these go.

@@ -12,7 +12,7 @@ import hashlib
 import json
 import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from andamio.config import TEMPLATE_PATHS
 from support import ROOT
 
 Answers = Mapping[str, Any]
+#: The ``render`` fixture: ``render(answers=None, name=None) -> Path`` (tests/conftest.py).
+Render = Callable[..., Path]
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ruff_cache")
 
 

@@ -13,9 +13,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import Render
 from support import ROOT
 from support.process import commit_all, sh
+from support.project import Render
 
 # Generated files: `make lock` writes them in a project, nothing ships them.
 GENERATED = ("uv.lock", "requirements/all.txt", "requirements/serve.txt", "requirements/pipeline.txt")
