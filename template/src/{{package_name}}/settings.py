@@ -17,6 +17,37 @@ if TYPE_CHECKING:
 Task = Literal["classification", "regression"]
 
 
+class Env:
+    """The environment variables the package reads: named here, and only here."""
+
+    TRACKING_URI = "MLFLOW_TRACKING_URI"  # the MLflow server (default: config.TRACKING_URI)
+    MODEL_URI = "MODEL_URI"  # serve or score an MLflow model (models:/name@alias) instead
+    MODEL_BUNDLE = "MODEL_BUNDLE"  # the API's bundle folder (default: models/bundle)
+    MAX_BATCH_SIZE = "MAX_BATCH_SIZE"  # rows the API takes in one request
+    SCORE_ENGINE = "SCORE_ENGINE"  # batch scoring: local or spark
+    SPARK_MASTER = "SPARK_MASTER"  # batch scoring on Spark: its spark.master
+    OPTUNA_STORAGE = "OPTUNA_STORAGE"  # the tuning study's storage, over params.yaml
+
+
+# The artifacts, relative to the project root (dvc.yaml and the Makefile name the same ones).
+BUNDLE_DIR = Path("models") / "bundle"
+REPORTS_DIR = Path("reports")
+METRICS_FILE = REPORTS_DIR / "metrics.json"
+GATE_FILE = REPORTS_DIR / "gate.json"
+REGISTRATION_FILE = REPORTS_DIR / "registration.json"
+TUNING_FILE = REPORTS_DIR / "tuning.json"
+
+
+def tracking_uri_from_env() -> str:
+    """Return the MLflow tracking URI: ``MLFLOW_TRACKING_URI``, else the rendered default."""
+    return os.environ.get(Env.TRACKING_URI, config.TRACKING_URI)
+
+
+def project_root(bundle_dir: Path) -> Path:
+    """Return the root of the project whose bundle folder (``models/bundle``) this is."""
+    return bundle_dir.resolve().parents[len(BUNDLE_DIR.parts) - 1]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -164,12 +195,27 @@ class Settings(_Frozen):
     @property
     def bundle_dir(self) -> Path:
         """Folder of the serving bundle (a DVC output)."""
-        return self.root / "models" / "bundle"
+        return self.root / BUNDLE_DIR
 
     @property
     def reports_dir(self) -> Path:
         """Folder of metrics, gate results and plots."""
-        return self.root / "reports"
+        return self.root / REPORTS_DIR
+
+    @property
+    def metrics_path(self) -> Path:
+        """Test metrics of the trained model (``evaluate`` stage)."""
+        return self.root / METRICS_FILE
+
+    @property
+    def gate_path(self) -> Path:
+        """Result of the quality gate (``evaluate`` stage)."""
+        return self.root / GATE_FILE
+
+    @property
+    def registration_path(self) -> Path:
+        """The registry version of the bundle's model (``register`` stage)."""
+        return self.root / REGISTRATION_FILE
 
 
 def load_settings(root: Path | None = None) -> Settings:
@@ -179,5 +225,6 @@ def load_settings(root: Path | None = None) -> Settings:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run from the project root")
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", config.TRACKING_URI)
-    return Settings(root=base, params=Params.model_validate(raw), tracking_uri=tracking_uri)
+    return Settings(
+        root=base, params=Params.model_validate(raw), tracking_uri=tracking_uri_from_env()
+    )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..contract import ContractError
 from ..data import DataSourceError, table_columns
-from ..settings import load_settings
+from ..settings import Env, load_settings
 
 if TYPE_CHECKING:
     from .scorer import Scorer
@@ -46,19 +46,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine",
         choices=ENGINES,
-        default=os.environ.get("SCORE_ENGINE") or "local",
+        default=os.environ.get(Env.SCORE_ENGINE) or "local",
         help="local: stream in chunks on this machine; spark: Apache Spark "
         "(default: $SCORE_ENGINE, else local)",
     )
     parser.add_argument(
         "--master",
-        default=os.environ.get("SPARK_MASTER") or None,
+        default=os.environ.get(Env.SPARK_MASTER) or None,
         help="spark.master for --engine spark, e.g. local[2], yarn, k8s://https://host:443 "
         "(default: $SPARK_MASTER, else spark-submit's, else local[*])",
     )
     parser.add_argument(
         "--model-uri",
-        default=os.environ.get("MODEL_URI") or None,
+        default=os.environ.get(Env.MODEL_URI) or None,
         help="MLflow model to score with, e.g. models:/<name>@champion (default: $MODEL_URI; "
         "unset: the bundle models/bundle when present, else models:/<name>@champion)",
     )

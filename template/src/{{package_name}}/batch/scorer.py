@@ -73,7 +73,9 @@ class Scorer:
         if uri is None:
             run_id = bundle.read_json(bundle_dir / bundle.METADATA_FILE).get("run_id")
         model = load_model(bundle_dir, uri, settings.tracking_uri)
-        version, run_id = registry_version(uri, settings.tracking_uri, settings.root, run_id)
+        version, run_id = registry_version(
+            uri, settings.tracking_uri, settings.registration_path, run_id
+        )
         return cls(
             contract=contract,
             model=model,

@@ -203,14 +203,14 @@ def run(settings: Settings) -> dict[str, Any]:
     plots, figures = reports / "plots", reports / "figures"
     plots.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
-    bundle.write_json(reports / "metrics.json", test_metrics)
+    bundle.write_json(settings.metrics_path, test_metrics)
     if settings.task == "classification":
         _plot_classification(model, scored, target, plots, figures)
     else:
         _plot_regression(scored, target, plots, figures)
 
     result = evaluate_gate(test_metrics, settings.params.gate)
-    bundle.write_json(reports / "gate.json", result.to_dict())
+    bundle.write_json(settings.gate_path, result.to_dict())
     print(f"evaluate: test metrics {test_metrics}")
     if not result.passed:
         raise GateFailedError(result, "evaluate")

@@ -15,7 +15,7 @@ from ..settings import Settings
 
 def run(settings: Settings, version: str | None = None) -> dict[str, Any]:
     """Re-check the gate on the version's test metrics, then set the alias and log it."""
-    registration = bundle.read_json(settings.reports_dir / "registration.json")
+    registration = bundle.read_json(settings.registration_path)
     name = registration["name"]
     target = version or registration["version"]
 

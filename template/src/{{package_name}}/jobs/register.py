@@ -25,8 +25,8 @@ def run(settings: Settings) -> dict[str, Any]:
     import mlflow
 
     meta = bundle.read_json(settings.bundle_dir / bundle.METADATA_FILE)
-    test_metrics = bundle.read_json(settings.reports_dir / "metrics.json")
-    gate = bundle.read_json(settings.reports_dir / "gate.json")
+    test_metrics = bundle.read_json(settings.metrics_path)
+    gate = bundle.read_json(settings.gate_path)
     if not gate.get("passed"):
         raise GateFailedError(
             GateResult(()), "register: reports/gate.json says the gate failed"
@@ -63,7 +63,7 @@ def run(settings: Settings) -> dict[str, Any]:
         "data_hash": meta["data_hash"],
         "registered_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    bundle.write_json(settings.reports_dir / "registration.json", record)
+    bundle.write_json(settings.registration_path, record)
     model_card.write(settings, record)
     print(f"register: {name} version {version.version} (run {run_id})")
     return record

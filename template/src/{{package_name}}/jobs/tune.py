@@ -30,11 +30,11 @@ from .. import bundle, contract
 from ..data import read_split
 from ..features import build_model
 from ..services import lineage, tracking
-from ..settings import Settings
+from ..settings import TUNING_FILE, Env, Settings
 from .evaluate import compute_metrics
 
-STORAGE_ENV = "OPTUNA_STORAGE"
-REPORT = Path("reports") / "tuning.json"
+STORAGE_ENV = Env.OPTUNA_STORAGE
+REPORT = TUNING_FILE
 # Metrics where lower is better; every other metric of evaluate.compute_metrics is maximised.
 _MINIMISED = frozenset({"rmse", "mae", "mse", "log_loss"})
 _RANGE_KEYS = frozenset({"low", "high", "log", "step", "type"})

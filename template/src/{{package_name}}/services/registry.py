@@ -28,12 +28,12 @@ def load_model(bundle_dir: Path, model_uri: str | None, tracking_uri: str | None
 
 
 def registry_version(
-    model_uri: str | None, tracking_uri: str | None, root: Path, run_id: str | None
+    model_uri: str | None, tracking_uri: str | None, registration: Path, run_id: str | None
 ) -> tuple[str | None, str | None]:
     """Look up the registry version (and run id) of the model.
 
     From MLflow for a ``models:/name@alias`` or ``models:/name/version`` URI, else from the
-    registration of the bundle's run (``reports/registration.json``), if any.
+    ``registration`` of the bundle's run (``reports/registration.json``), if any.
     """
     if model_uri is not None and model_uri.startswith("models:/"):
         from mlflow.tracking import MlflowClient
@@ -46,7 +46,6 @@ def registry_version(
             name, _, number = name.rpartition("/")
             found = client.get_model_version(name, number)
         return str(found.version), found.run_id
-    registration = root / "reports" / "registration.json"
     if registration.is_file():
         record = bundle.read_json(registration)
         if record.get("run_id") == run_id:

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import bundle
 from ..services.registry import load_model, registry_version
+from ..settings import REGISTRATION_FILE, project_root
 from .config import ServingConfig
 from .inputs import InputSchema, ModelInput, reference_rows
 from .metrics import Metrics
@@ -76,10 +77,10 @@ class Service:
             model = load_model(config.bundle_dir, config.model_uri, config.tracking_uri)
             rows = reference_rows(self.schema, self.reference)
             runtime = choose_runtime(model, self.schema, rows)
-            root = config.bundle_dir.resolve().parents[1]
+            registration = project_root(config.bundle_dir) / REGISTRATION_FILE
             try:
                 version, run_id = registry_version(
-                    config.model_uri, config.tracking_uri, root, metadata.get("run_id")
+                    config.model_uri, config.tracking_uri, registration, metadata.get("run_id")
                 )
             except Exception:  # the registry is optional: serving goes on without it
                 version, run_id = None, None
