@@ -165,6 +165,15 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     (".github/actions/setup/action.yml", lambda a: "github" in a["ci_providers"] and _standalone(a)),
     (".gitlab-ci.yml", lambda a: "gitlab" in a["ci_providers"]),
     ("Jenkinsfile", lambda a: "jenkins" in a["ci_providers"]),
+    # the library's GitLab jobs and Jenkins steps, vendored standalone beside its forge code
+    *[
+        (f".andamio-ci/templates/{name}.yml", lambda a: "gitlab" in a["ci_providers"] and _standalone(a))
+        for name in ("setup", "make", "pipeline", "deploy", "drift", "template-update")
+    ],
+    *[
+        (f".andamio-ci/vars/andamio{name}.groovy", lambda a: "jenkins" in a["ci_providers"] and _standalone(a))
+        for name in ("Setup", "Make", "Pipeline", "Deploy", "Drift", "TemplateUpdate", "ForgeCode")
+    ],
     # On-prem hosts (issue 4): inventory + playbook using the andamio.mlops collection
     *[
         (f"deploy/ansible/{name}", ANSIBLE)

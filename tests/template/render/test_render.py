@@ -20,8 +20,9 @@ pytestmark = pytest.mark.render
 
 MATRIX = render_matrix()
 JINJA_LEFTOVER = re.compile(r"{{|}}|{%|%}|{#|#}")
-# GitHub Actions expressions, ${{ ... }}, are meant to survive in .github/ files (and only there).
-GITHUB_EXPRESSION = re.compile(r"\$\{\{[^{}]*\}\}")
+# GitHub Actions expressions, ${{ ... }}, are meant to survive in .github/ files (and only there);
+# one may hold format() placeholders: ${{ format('origin/{0}', github.base_ref) }}.
+GITHUB_EXPRESSION = re.compile(r"\$\{\{(?:[^{}]|\{\d+\})*\}\}")
 # Ansible's own Jinja, {{ ... }}, is meant to survive in deploy/ansible/, unless it names a
 # copier question (then it is a template expression that was not rendered).
 ANSIBLE_EXPRESSION = re.compile(r"\{\{\s*\(?\s*([A-Za-z_]\w*)[^{}]*\}\}")
@@ -60,7 +61,7 @@ def _check_project(project: Path) -> None:
             f"{scanned[leftover.start() - 30 : leftover.end() + 30]!r}"
         )
         if rel.endswith((".yml", ".yaml")) or rel == ".copier-answers.yml":
-            yaml.safe_load(text)
+            list(yaml.safe_load_all(text))  # a GitLab component is two documents: spec, then jobs
         elif rel.endswith(".toml"):
             tomllib.loads(text)
         elif rel.endswith(".json"):
