@@ -102,7 +102,10 @@ def _make_lines(script: str) -> list[str]:
 # --- GitHub -------------------------------------------------------------------------------
 
 
-def _library_workflow(uses: str) -> dict[str, Any]:
+def _called_workflow(project: Path, uses: str) -> dict[str, Any]:
+    """A reusable workflow: the project's vendored copy (``./``), else the library's file."""
+    if uses.startswith("./"):
+        return yaml.safe_load((project / uses).read_text())
     name = uses.split("/.github/workflows/", 1)[1].split("@", 1)[0]
     return yaml.safe_load((LIBRARY / ".github" / "workflows" / name).read_text())
 
@@ -111,8 +114,8 @@ def github_jobs(project: Path) -> Jobs:
     workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
     jobs: Jobs = []
     for name, job in workflow["jobs"].items():
-        if "uses" in job:  # shared style: a reusable workflow of the library
-            called = _library_workflow(job["uses"])
+        if "uses" in job:  # a reusable workflow of the library (vendored, or its release)
+            called = _called_workflow(project, job["uses"])
             steps = [s for j in called["jobs"].values() for s in j["steps"]]
             targets = (job.get("with") or {}).get("targets", "")
         else:

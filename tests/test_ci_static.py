@@ -103,6 +103,10 @@ def test_library_workflows_pass_actionlint_zizmor_and_the_schema(tmp_path):
         [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows], cwd=repo
     )
     assert schema.returncode == 0, schema.stdout + schema.stderr
+    actions = [str(p) for p in (repo / ".github" / "actions").rglob("action.yml")]
+    assert actions, "the library's setup action is missing"
+    schema = run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", *actions], cwd=repo)
+    assert schema.returncode == 0, schema.stdout + schema.stderr
     audit = run([tool("zizmor"), "--offline", "--no-progress", ".github"], cwd=repo)
     assert audit.returncode == 0 and "No findings" in audit.stdout, audit.stdout + audit.stderr
 
@@ -116,12 +120,13 @@ def test_providers_run_the_same_jobs_in_the_same_order(projects, style, serving)
     assert [name for name, _ in jobs["github"]] == expected
     assert_parity(jobs)
     targets = dict(jobs["github"])
-    assert targets["pipeline"] == ["restore", "pipeline", "push", "metrics-diff"]
+    assert targets["pipeline"] == ["restore", "pipeline", "push", "metrics-diff", "pr-comment"]
     assert targets["audit"] == ["audit"] and targets["deploy-staging"] == ["deploy-staging"]
     assert targets["promote"] == ["promote", "deploy-prod"]
     assert targets["template-update"] == ["template-update", "change-request"]
     if serving:  # serving answers kubernetes too, by default: the image is pushed for the overlays
         assert targets["build"] == ["restore", "build", "push-image"]
+        assert targets["drift"] == ["restore", "drift", "drift-issue"]
 
 
 def test_parity_fails_when_one_provider_gains_a_job(projects, tmp_path):
@@ -161,17 +166,49 @@ def test_every_provider_has_one_setup_unit_calling_make_ci_setup(projects):
         jenkinsfile = (project / "Jenkinsfile").read_text()
         first_stage = re.search(r"stage\('([\w-]+)'\)", jenkinsfile)
         assert first_stage and first_stage.group(1) == "setup"
-    action = yaml.safe_load(
-        (projects[("standalone", True)] / ".github" / "actions" / "setup" / "action.yml").read_text()
+        # GitHub: the one composite action, vendored in both styles, used by every library job
+        action_path = project / ".github" / "actions" / "andamio-setup" / "action.yml"
+        assert action_path.read_text() == (LIBRARY / action_path.relative_to(project)).read_text()
+        action = yaml.safe_load(action_path.read_text())
+        assert action["runs"]["using"] == "composite"
+        assert [s["run"] for s in action["runs"]["steps"] if "run" in s] == ["make ci-setup"]
+        workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+        for name, job in workflow["jobs"].items():
+            assert "uses" in job and "steps" not in job, f"job {name} must call a library workflow"
+    for path in sorted((LIBRARY / ".github" / "workflows").glob("*.yml")):
+        for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            uses = [s.get("uses", "") for s in job.get("steps", [])]
+            assert "steps" not in job or uses[1] == "./.github/actions/andamio-setup", (
+                f"{path.name}: job {name} must check out, then run the setup action"
+            )
+            assert not any("ci-setup" in s.get("run", "") for s in job.get("steps", [])), path.name
+
+
+def _called(uses: str) -> str:
+    """``./.github/workflows/andamio-make.yml`` and ``org/lib/.github/workflows/make.yml@v1 # …`` -> make."""
+    match = re.fullmatch(
+        r"(?:\./|[\w.-]+/[\w.-]+/)\.github/workflows/(?:andamio-)?([\w-]+)\.yml(@v[\d.]+)?", uses
     )
-    assert action["runs"]["using"] == "composite"
-    assert [s["run"] for s in action["runs"]["steps"] if "run" in s] == ["make ci-setup"]
-    workflow = yaml.safe_load(
-        (projects[("standalone", True)] / ".github" / "workflows" / "ci.yml").read_text()
-    )
-    for name, job in workflow["jobs"].items():
-        uses = [s.get("uses", "") for s in job["steps"]]
-        assert "./.github/actions/setup" in uses, f"job {name} skips the setup action"
+    assert match, f"not a library workflow: {uses}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("serving", [True, False], ids=["serving", "no-serving"])
+def test_github_styles_differ_by_the_workflow_reference_alone(projects, serving):
+    """Both ci.yml call the same library workflows with the same inputs; standalone vendors them."""
+    standalone, shared = (projects[(style, serving)] for style in STYLES)
+    calls = {}
+    for style, project in zip(STYLES, (standalone, shared), strict=True):
+        jobs = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())["jobs"]
+        calls[style] = {name: {**job, "uses": _called(job["uses"])} for name, job in jobs.items()}
+    assert calls["standalone"] == calls["shared"]
+    # the vendored copies are the library's files, byte for byte, and nothing else is vendored
+    vendored = sorted((standalone / ".github" / "workflows").glob("andamio-*.yml"))
+    library = {p.name for p in (LIBRARY / ".github" / "workflows").glob("*.yml")} - {"self-test.yml"}
+    assert {p.name.removeprefix("andamio-") for p in vendored} == library
+    for path in vendored:
+        assert path.read_text() == (LIBRARY / ".github" / "workflows" / path.name[8:]).read_text()
+    assert not list((shared / ".github" / "workflows").glob("andamio-*.yml"))
 
 
 def _github_uses(project: Path) -> list[str]:
@@ -209,13 +246,17 @@ def test_github_is_hardened(projects):
 
 
 def test_library_actions_are_pinned_and_inputs_documented():
-    for path in sorted((LIBRARY / ".github" / "workflows").glob("*.yml")):
-        workflow = yaml.safe_load(path.read_text())
-        assert workflow["permissions"] == {}, path.name
+    for path in sorted((LIBRARY / ".github").rglob("*.yml")):
         for line in path.read_text().splitlines():
             match = re.match(r"^\s*(?:- )?uses: (\S+)(.*)$", line)
             if match and not match.group(1).startswith("./"):
                 assert PINNED.match(match.group(1) + match.group(2)), f"{path.name}: {line.strip()}"
+    for path in sorted((LIBRARY / ".github" / "actions").rglob("action.yml")):
+        for name, spec in yaml.safe_load(path.read_text())["inputs"].items():
+            assert spec.get("description") and "default" in spec, f"{path}: input {name} undocumented"
+    for path in sorted((LIBRARY / ".github" / "workflows").glob("*.yml")):
+        workflow = yaml.safe_load(path.read_text())
+        assert workflow["permissions"] == {}, path.name
         if path.name == "self-test.yml":
             continue
         inputs = workflow[True]["workflow_call"]["inputs"]  # YAML 1.1 reads `on:` as True

