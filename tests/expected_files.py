@@ -160,9 +160,14 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     ("uv.toml", AIRGAPPED),
     ("pip.conf", AIRGAPPED),
     ("deploy/mirrors.yml", AIRGAPPED),
-    # CI/CD (issue 3): one file set per provider; the composite setup action only standalone
+    # CI/CD (issue 3): one file set per provider; GitHub's setup action in both styles (the
+    # library's workflows call it in the caller's checkout), its workflows vendored standalone
     (".github/workflows/ci.yml", lambda a: "github" in a["ci_providers"]),
-    (".github/actions/setup/action.yml", lambda a: "github" in a["ci_providers"] and _standalone(a)),
+    (".github/actions/andamio-setup/action.yml", lambda a: "github" in a["ci_providers"]),
+    *[
+        (f".github/workflows/andamio-{name}.yml", lambda a: "github" in a["ci_providers"] and _standalone(a))
+        for name in ("make", "pipeline", "deploy", "deploy-gitops", "drift", "template-update")
+    ],
     (".gitlab-ci.yml", lambda a: "gitlab" in a["ci_providers"]),
     ("Jenkinsfile", lambda a: "jenkins" in a["ci_providers"]),
     # the library's GitLab jobs and Jenkins steps, vendored standalone beside its forge code
