@@ -143,3 +143,14 @@ def test_no_hard_coded_secrets_or_hosts(kind):
         for m in pattern.finditer(p.read_text(encoding="utf-8"))
     ]
     assert not hits, f"{kind} found: {hits}"
+
+
+def test_declared_pyspark_metadata_follows_the_spark_pin():
+    # `uv lock` takes pyspark's requirements from [[tool.uv.dependency-metadata]] instead of
+    # downloading its 450 MB sdist: that entry must name the version the `spark` extra pins
+    # (the execute tier compares its requirements with the installed pyspark's own).
+    text = (TEMPLATE / "pyproject.toml.jinja").read_text()
+    pin = re.search(r'^spark = \["pyspark==([^"]+)"\]$', text, re.MULTILINE)
+    declared = re.search(r'\[\[tool\.uv\.dependency-metadata\]\]\nname = "pyspark"\nversion = "([^"]+)"', text)
+    assert pin and declared, "the spark extra or its dependency-metadata entry is missing"
+    assert declared.group(1) == pin.group(1), (declared.group(1), pin.group(1))
