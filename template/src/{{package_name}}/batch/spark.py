@@ -2,16 +2,17 @@
 
 Two ways, by where the tables are:
 
-* a Parquet input and an output on the local file system (a path or ``file:``, as on one
-  machine or a shared mount): the driver reads the files' footers and packs their row groups
+* a Parquet input and an output on the local file system (a path or ``file:``) with a
+  ``local[...]`` master: the driver reads the files' footers and packs their row groups
   into tasks (as Spark sizes file splits); each task, in a Python worker, reads its row
   groups, scores them and writes its own part with pyarrow, exactly as the local engine does
-  (:func:`_score_files`).  The JVM only schedules, so a task is one busy process and
-  ``local[N]`` keeps N cores busy; row ids come from the footers' row counts.
-* anything else (CSV, which Spark splits; ``hdfs://``, ``s3a://``... through Spark's own
-  file systems and credentials): Spark reads partitions and hands them to the workers as
-  pandas frames with ``mapInPandas``, and writes the output (:func:`_score_frame`).  A first
-  pass counts each partition's rows for the row ids.
+  (:func:`_score_files`).  The JVM only schedules (no SQL session is started), so a task is
+  one busy process and ``local[N]`` keeps N cores busy; row ids come from the footers' row
+  counts.
+* anything else (CSV, which Spark splits; a cluster; ``hdfs://``, ``s3a://``... through
+  Spark's own file systems and credentials): Spark reads partitions and hands them to the
+  workers as pandas frames with ``mapInPandas``, and writes the output
+  (:func:`_score_frame`).  A first pass counts each partition's rows for the row ids.
 
 Either way :meth:`.scorer.Scorer.score` scores the chunks.  The model is loaded once, in the
 driver, and shipped to the workers: executors need the project's package, not the bundle or
@@ -72,10 +73,12 @@ def launch(master: str | None, *, light: bool) -> None:
     _launch["thread"].start()
 
 
-def session(master: str | None, batch_rows: int) -> Any:
-    """Start (or join, under spark-submit) the Spark session."""
-    from pyspark import SparkConf
-    from pyspark.sql import SparkSession
+def context(master: str | None, batch_rows: int) -> Any:
+    """Start (or join, under spark-submit) Spark: its context, without the SQL session.
+
+    Files scored by the workers need no more; :func:`session` adds the SQL session on it.
+    """
+    from pyspark import SparkConf, SparkContext
 
     if "thread" not in _launch:
         launch(master, light=False)
@@ -83,26 +86,33 @@ def session(master: str | None, batch_rows: int) -> Any:
     if "error" in _launch:
         raise _launch.pop("error")
     # The JVM is up (spark-submit's, or this process's): the configuration spark-submit and
-    # spark-defaults.conf gave is read from it.
+    # spark-defaults.conf gave is read from it, and wins over the defaults below.
     conf = SparkConf()
-    builder = SparkSession.builder.appName("batch-score")
     if master or not conf.contains("spark.master"):
-        builder = builder.master(master or DEFAULT_MASTER)
+        conf.setMaster(master or DEFAULT_MASTER)
     defaults = {
+        "spark.app.name": "batch-score",
         "spark.ui.enabled": "false",
         # a failed task logs its stack trace at ERROR: the command reports it on one line
         "spark.log.level": "FATAL",
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(batch_rows),
         "spark.sql.session.timeZone": "UTC",
     }
-    if _local_master(master or conf.get("spark.master", DEFAULT_MASTER)):
+    if _local_master(conf.get("spark.master")):
         defaults.update({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"})
     for key, value in defaults.items():
         if not conf.contains(key):
-            builder = builder.config(key, value)
+            conf.set(key, value)
     # progress bars would interleave with the command's own output (pyspark turns them on)
-    builder = builder.config("spark.ui.showConsoleProgress", "false")
-    return builder.getOrCreate()
+    conf.set("spark.ui.showConsoleProgress", "false")
+    return SparkContext.getOrCreate(conf)
+
+
+def session() -> Any:
+    """Return the SQL session on the running context (its ``spark.sql.*`` settings apply)."""
+    from pyspark.sql import SparkSession
+
+    return SparkSession.builder.getOrCreate()
 
 
 def read(spark: Any, scorer: Scorer, source: str) -> Any:
@@ -145,9 +155,9 @@ def _keep_types(scorer: Scorer, frame: Any) -> dict[str, Any]:
 class _Files:
     """The output's file system (Hadoop's: local, HDFS, S3...), for the rename at the end."""
 
-    def __init__(self, spark: Any, location: str) -> None:
-        self.jvm = spark.sparkContext._jvm
-        self.conf = spark.sparkContext._jsc.hadoopConfiguration()
+    def __init__(self, context: Any, location: str) -> None:
+        self.jvm = context._jvm
+        self.conf = context._jsc.hadoopConfiguration()
         self.fs = self.path(location).getFileSystem(self.conf)
 
     def path(self, location: str) -> Any:
@@ -263,7 +273,7 @@ def _tasks(files: list[str], parallelism: int, most: int, opening: int) -> list[
     return tasks
 
 
-def _score_files(spark: Any, scorer: Scorer, source: str, folder: str, batch_rows: int) -> int:
+def _score_files(context: Any, scorer: Scorer, source: str, folder: str, batch_rows: int) -> int:
     """Score a local Parquet file or folder: each task reads its row groups, writes its part.
 
     The Python workers read, score and write with pyarrow, as the local engine does, so the
@@ -278,13 +288,12 @@ def _score_files(spark: Any, scorer: Scorer, source: str, folder: str, batch_row
     path = Path(source)
     # a folder: its parts in the order the local engine reads them
     files = [str(path)] if path.is_file() else list(ds.dataset(path, format="parquet").files)
-    context = spark.sparkContext
-    size = context._jvm.org.apache.spark.network.util.JavaUtils.byteStringAsBytes
+    conf, units = context.getConf(), context._jvm.org.apache.spark.network.util.JavaUtils
     tasks = _tasks(
         files,
         context.defaultParallelism,
-        size(spark.conf.get("spark.sql.files.maxPartitionBytes", "128m")),
-        size(spark.conf.get("spark.sql.files.openCostInBytes", "4m")),
+        units.byteStringAsBytes(conf.get("spark.sql.files.maxPartitionBytes", "128m")),
+        units.byteStringAsBytes(conf.get("spark.sql.files.openCostInBytes", "4m")),
     )
     schema = scorer.output_schema(keep_types(scorer, path))
     shared = context.broadcast(scorer)
@@ -342,24 +351,25 @@ def run(scorer: Scorer, source: str, output: str, *, batch_rows: int, master: st
     """Score ``source`` into the Parquet folder ``output`` on Spark; return the row count.
 
     The parts are written to a hidden folder beside ``output``, renamed to ``output`` when
-    every one is written (``_SUCCESS`` in it); on failure it is deleted.  A Parquet input on
-    the local file system (a path or ``file:``) is read and written by the Python workers
-    (:func:`_score_files`), any other by Spark (:func:`_score_frame`).
+    every one is written (``_SUCCESS`` in it); on failure it is deleted.  On a local master,
+    a Parquet input on the local file system (a path or ``file:``) is read and written by the
+    Python workers (:func:`_score_files`); any other by Spark (:func:`_score_frame`).
     """
     from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
 
     parent, _, name = output.rstrip("/").rpartition("/")
     temporary = f"{parent or '.'}/.{name}.tmp-{os.getpid()}"
-    spark = session(master, batch_rows)
-    files = _Files(spark, output)
+    sc = context(master, batch_rows)
+    files = _Files(sc, output)
     try:
         files.delete(temporary)
-        paths = _file_paths(source, temporary)
+        # on a cluster, executors do not see this machine's files: Spark's file systems do
+        paths = _file_paths(source, temporary) if _local_master(sc.master) else None
         if paths:
-            total = _score_files(spark, scorer, *paths, batch_rows)
+            total = _score_files(sc, scorer, *paths, batch_rows)
         else:
-            total = _score_frame(spark, scorer, source, temporary)
+            total = _score_frame(session(), scorer, source, temporary)
         files.delete(output)
         files.rename(temporary, output)
         return total
@@ -373,4 +383,4 @@ def run(scorer: Scorer, source: str, output: str, *, batch_rows: int, master: st
         files.delete(temporary)
         raise
     finally:
-        spark.stop()
+        sc.stop()
