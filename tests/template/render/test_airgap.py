@@ -64,8 +64,8 @@ JENKINS_IMAGE = re.compile(r"""(?<![\w-])image\s*\(?\s*['"]([^'"]+)['"]""")
 
 
 @pytest.fixture(scope="module")
-def project(projects, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return projects.new(tmp_path_factory.mktemp("airgap") / "project", MIRRORS)
+def project(project_factory, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return project_factory.new(tmp_path_factory.mktemp("airgap") / "project", MIRRORS)
 
 
 def _files(project: Path) -> list[Path]:
@@ -96,9 +96,28 @@ def _image_refs(project: Path) -> list[tuple[str, str]]:
                     refs.append((rel, resolved))
         elif path.name == "Jenkinsfile":
             refs += [(rel, m) for m in JENKINS_IMAGE.findall(text)]
-        elif path.suffix in {".yml", ".yaml"} or path.name == ".gitlab-ci.yml":
+        elif path.name == ".gitlab-ci.yml":
+            refs += [(rel, m) for m in IMAGE_LINE.findall(text)]
+            refs += [(rel, m) for m in _gitlab_component_images(project, text)]
+        elif path.suffix in {".yml", ".yaml"} and not rel.startswith(".andamio-ci/templates/"):
             refs += [(rel, m) for m in IMAGE_LINE.findall(text)]
     return refs
+
+
+def _gitlab_component_images(project: Path, pipeline: str) -> list[str]:
+    # A vendored GitLab component's image is `$[[ inputs.x ]]`-templated: resolve it with the
+    # inputs the project's include passes (else the component's defaults), as GitLab does.
+    images = []
+    for entry in yaml.safe_load(pipeline).get("include", []):
+        if not isinstance(entry, dict) or "local" not in entry:
+            continue
+        spec, body = (project / entry["local"].lstrip("/")).read_text().split("\n---\n", 1)
+        inputs = yaml.safe_load(spec)["spec"]["inputs"]
+        values = {name: str(field.get("default", "")) for name, field in inputs.items()}
+        values.update({name: str(value) for name, value in (entry.get("inputs") or {}).items()})
+        resolved = re.sub(r"\$\[\[\s*inputs\.([\w-]+)\s*\]\]", lambda m: values[m[1]], body)
+        images += IMAGE_LINE.findall(resolved)
+    return images
 
 
 def test_every_container_image_comes_through_the_mirror(project):
