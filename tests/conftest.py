@@ -35,10 +35,10 @@ __all__ = ["ROOT", "Render", "copy_template", "render_project"]
 
 
 @pytest.fixture(scope="session")
-def session_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+def session_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     """A folder of this test session, the same for every pytest-xdist worker."""
     base = tmp_path_factory.getbasetemp()
-    return base if worker_id == "master" else base.parent
+    return base.parent if hasattr(request.config, "workerinput") else base
 
 
 @pytest.fixture(scope="session")
@@ -52,19 +52,19 @@ def template_src(session_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def projects(template_src: Path, session_dir: Path) -> Projects:
-    """The rendered-project factory: ``projects.new(dest, answers)`` (one rendering per answer set)."""
+def project_factory(template_src: Path, session_dir: Path) -> Projects:
+    """The rendered-project factory: ``project_factory.new(dest, answers)`` (one rendering per answer set)."""
     return Projects(template_src, session_dir / "rendered")
 
 
 @pytest.fixture
-def render(projects: Projects, tmp_path: Path) -> Render:
+def render(project_factory: Projects, tmp_path: Path) -> Render:
     """``render(answers, name=None)``: a project of this test under ``tmp_path``; return its path."""
     counter = {"n": 0}
 
     def _render(data: Mapping[str, Any] | None = None, name: str | None = None) -> Path:
         counter["n"] += 1
-        return projects.new(tmp_path / (name or f"project{counter['n']}"), data)
+        return project_factory.new(tmp_path / (name or f"project{counter['n']}"), data)
 
     return _render
 

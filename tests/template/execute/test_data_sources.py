@@ -339,14 +339,14 @@ def test_parquet_regression_project_runs_serves_and_refuses_a_type_change(data_p
 
 
 def test_sql_project_runs_against_postgresql_and_keeps_the_password_secret(
-    projects, data_python, tmp_path, served, postgres_server: PostgresServer
+    project_factory, data_python, tmp_path, served, postgres_server: PostgresServer
 ):
     # Given a training table in a real PostgreSQL database
     data_file = datagen.generate(data_python, tmp_path / "training.csv", ROWS, seed=13)
     assert postgres_server.load_csv("training_data", data_file, datagen.column_kinds()) == ROWS
     url_env = "TRAINING_DB_URL"
     env = {url_env: postgres_server.url}
-    project = projects.new(
+    project = project_factory.new(
         tmp_path / "sql-project",
         {
             "project_name": "Orders SQL",

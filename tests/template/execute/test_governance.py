@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def project(projects, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = projects.new(tmp_path_factory.mktemp("governance") / "project")
+def project(project_factory, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = project_factory.new(tmp_path_factory.mktemp("governance") / "project")
     commit_all(project)
     sh(project, "make", "setup", "pipeline")
     return project

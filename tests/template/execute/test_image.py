@@ -39,9 +39,9 @@ NOT_SERVING = {"dvc", "matplotlib", "optuna", "mlflow", "flask", "alembic", "sql
 
 
 @pytest.fixture(scope="module")
-def trained(projects, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(project_factory, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A default project under git that ran setup (which locked it) and its pipeline."""
-    project = projects.new(tmp_path_factory.mktemp("image") / "project")
+    project = project_factory.new(tmp_path_factory.mktemp("image") / "project")
     commit_all(project, "initial")
     sh(project, "make", "setup", "COMPILE_BYTECODE=")
     commit_all(project, "lock")  # the team commits uv.lock and requirements/

@@ -217,11 +217,11 @@ def test_airflow_runs_the_pipeline_gates_it_and_retrains_on_drift(render, tmp_pa
     assert "mean_radius" in json.dumps(drift_report), "the drift report must name the shifted feature"
 
 
-def _pods(projects, tmp_path: Path, **env: str) -> dict[str, Any]:
+def _pods(project_factory, tmp_path: Path, **env: str) -> dict[str, Any]:
     """Build the pods of the kubernetes mode from a DAG file deployed alone (no params.yaml)."""
     project = tmp_path / "project"
     if not project.exists():
-        projects.new(project, {"orchestrator": "airflow"})
+        project_factory.new(project, {"orchestrator": "airflow"})
     deployed = tmp_path / "airflow-dags" / "dags"  # a real Airflow's DAG folder: the file alone
     deployed.mkdir(parents=True, exist_ok=True)
     shutil.copy(project / DAG_FILE, deployed)
@@ -254,10 +254,10 @@ def _pods(projects, tmp_path: Path, **env: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_kubernetes_mode_builds_valid_pods_of_the_pipeline_image(projects, tmp_path):
+def test_kubernetes_mode_builds_valid_pods_of_the_pipeline_image(project_factory, tmp_path):
     # Given the DAG file deployed alone, switched to kubernetes by one variable
     built = _pods(
-        projects,
+        project_factory,
         tmp_path,
         ANDAMIO_AIRFLOW_MODE="kubernetes",
         PIPELINE_IMAGE="registry.example.org/ml/p-pipeline:1",
@@ -286,7 +286,7 @@ def test_kubernetes_mode_builds_valid_pods_of_the_pipeline_image(projects, tmp_p
 
     # When Airflow Variables are set (here through AIRFLOW_VAR_*), they win over the environment
     built = _pods(
-        projects,
+        project_factory,
         tmp_path,
         AIRFLOW_VAR_ANDAMIO_AIRFLOW_MODE="kubernetes",
         AIRFLOW_VAR_PIPELINE_IMAGE="registry.example.org/ml/p-pipeline:2",

@@ -40,9 +40,9 @@ SLUG = "breast-cancer-classifier"  # the default project's
 
 
 @pytest.fixture(scope="module")
-def rendered(projects, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def rendered(project_factory, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default project with orchestrator=kubeflow, for the render tests."""
-    return projects.new(tmp_path_factory.mktemp("kubeflow") / "project", KUBEFLOW)
+    return project_factory.new(tmp_path_factory.mktemp("kubeflow") / "project", KUBEFLOW)
 
 
 @pytest.mark.render
@@ -101,9 +101,9 @@ def test_pipeline_module_runs_each_dvc_stage_once_in_order(rendered):
 
 
 @pytest.fixture(scope="module")
-def kfp_project(projects, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def kfp_project(project_factory, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A rendered kubeflow project, committed and set up, and the kfp venv it is tested with."""
-    project = projects.new(tmp_path_factory.mktemp("kfp") / "project", KUBEFLOW)
+    project = project_factory.new(tmp_path_factory.mktemp("kfp") / "project", KUBEFLOW)
     commit_all(project)
     venv = kfp_venv(makefile_pin(project / "Makefile"))
     proc = sh(project, "make", "setup", check=False)

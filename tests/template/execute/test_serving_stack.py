@@ -138,9 +138,9 @@ class Prometheus:
 
 
 @pytest.fixture(scope="module")
-def project(projects, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(project_factory, tmp_path_factory: pytest.TempPathFactory) -> Path:
     need_tools()
-    dest = projects.new(tmp_path_factory.mktemp("stack") / "project")
+    dest = project_factory.new(tmp_path_factory.mktemp("stack") / "project")
     sh(dest, "make", "setup")
     # the generated tests' helper builds models/bundle without a full pipeline run
     code = "from pathlib import Path; from serving_helpers import make_bundle; make_bundle(Path.cwd())"

@@ -24,8 +24,8 @@ OVERLAYS = ["staging", "prod"]
 
 
 @pytest.fixture(scope="module")
-def project(projects, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return projects.new(tmp_path_factory.mktemp("k8s") / "project")
+def project(project_factory, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return project_factory.new(tmp_path_factory.mktemp("k8s") / "project")
 
 
 def _answers(project: Path) -> dict[str, Any]:

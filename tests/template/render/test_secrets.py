@@ -20,9 +20,9 @@ HOOK = str(Path(sys.executable).parent / "detect-secrets-hook")
 
 
 @pytest.fixture(scope="module", params=["defaults", "everything"])
-def project(request, projects, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(request, project_factory, tmp_path_factory: pytest.TempPathFactory) -> Path:
     answers = {} if request.param == "defaults" else MIRRORS
-    project = projects.new(tmp_path_factory.mktemp("secrets") / "project", answers)
+    project = project_factory.new(tmp_path_factory.mktemp("secrets") / "project", answers)
     git(project, "init", "-q", "-b", "main")
     git(project, "add", "-A")
     return project

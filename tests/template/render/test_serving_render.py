@@ -44,8 +44,8 @@ def output(cwd: Path, *cmd: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def project(projects, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return projects.new(tmp_path_factory.mktemp("serving") / "project")
+def project(project_factory, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return project_factory.new(tmp_path_factory.mktemp("serving") / "project")
 
 
 def test_serving_is_on_by_default_with_targets_and_dependencies(project: Path):
