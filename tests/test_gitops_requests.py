@@ -548,7 +548,8 @@ def test_update_from_a_project_with_the_old_scripts_keeps_only_the_teams_edits(
 
 def test_the_retired_table_names_every_moved_script_with_sha256_hashes():
     rows = yaml.safe_load((ROOT / "hooks/migrations/retired.yml").read_text())
-    assert {row["path"] for row in rows} == set(OLD_SCRIPTS.values())
+    # the forge scripts, and the GitHub setup action the library's composite action replaced
+    assert {row["path"] for row in rows} == set(OLD_SCRIPTS.values()) | {".github/actions/setup/action.yml"}
     for row in rows:
         assert row["pristine"] and all(len(h) == 64 and int(h, 16) >= 0 for h in row["pristine"]), row
         assert not (ROOT / "template" / row["path"]).exists(), f"{row['path']} is retired but still rendered"
