@@ -145,6 +145,7 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_"))} | {
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_NO_CACHE": "1",
+        "UV_HTTP_RETRIES": "0",  # a .invalid host never answers: no backoff between retries
     }
 
 
