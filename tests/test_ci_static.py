@@ -211,6 +211,26 @@ def test_github_styles_differ_by_the_workflow_reference_alone(projects, serving)
     assert not list((shared / ".github" / "workflows").glob("andamio-*.yml"))
 
 
+@pytest.mark.parametrize("serving", [True, False], ids=["serving", "no-serving"])
+def test_standalone_vendors_the_library_whole_and_verbatim(projects, serving):
+    """.andamio-ci/ holds the GitLab components, Jenkins steps and forge code, byte for byte."""
+    standalone, shared = (projects[(style, serving)] for style in STYLES)
+    vendored = standalone / ".andamio-ci"
+    for part in ("templates", "vars", "resources"):
+        library = {p.relative_to(LIBRARY / part) for p in (LIBRARY / part).rglob("*") if p.is_file()}
+        library = {p for p in library if "__pycache__" not in p.parts}
+        copied = {p.relative_to(vendored / part) for p in (vendored / part).rglob("*") if p.is_file()}
+        assert copied == library, f"{part}: vendored {sorted(copied)} != library {sorted(library)}"
+        for rel in library:
+            assert (vendored / part / rel).read_bytes() == (LIBRARY / part / rel).read_bytes(), rel
+    assert not (shared / ".andamio-ci").exists(), "a shared-style project vendors the library"
+    # the template links each file (not a folder: an sdist drops folder links), all resolve
+    links = [p for p in (ROOT / "template").rglob("*") if p.is_symlink()]
+    assert links and all(p.is_file() and p.resolve().is_relative_to(LIBRARY) for p in links), [
+        str(p) for p in links if not p.is_file()
+    ]
+
+
 def _github_uses(project: Path) -> list[str]:
     found = []
     for path in _workflows(project):

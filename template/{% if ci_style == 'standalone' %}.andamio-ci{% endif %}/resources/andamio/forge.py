@@ -1,0 +1,1 @@
+../../../../ci-templates/resources/andamio/forge.py

@@ -1,0 +1,1 @@
+../../../../ci-templates/resources/andamio/promote_image.py

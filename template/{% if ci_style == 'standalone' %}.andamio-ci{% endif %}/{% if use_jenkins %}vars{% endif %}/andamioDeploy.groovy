@@ -1,0 +1,1 @@
+../../../ci-templates/vars/andamioDeploy.groovy
