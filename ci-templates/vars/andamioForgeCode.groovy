@@ -11,5 +11,8 @@ void call(Map args = [:]) {
         ['forge.py', 'promote_image.py'].each { String name ->
             writeFile file: "build/andamio-ci/resources/andamio/${name}", text: libraryResource("andamio/${name}")
         }
+        // These files are this library version's: a ref make once recorded for a clone of
+        // another version (a reused workspace) must not make it fetch over them.
+        sh 'rm -f build/andamio-ci/.andamio-ref'
     }
 }
