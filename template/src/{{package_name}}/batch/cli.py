@@ -101,8 +101,6 @@ def _check_columns(scorer: Scorer, source: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score the table; 0 done, 2 bad input (nothing is left at ``--output``)."""
-    from .scorer import InputError, Scorer
-
     started = time.perf_counter()
     spark = args.engine == "spark"
     uris = [spark_uri(text) for text in (args.input, args.output)]
@@ -112,6 +110,12 @@ def run(args: argparse.Namespace) -> int:
         text if uri else str(Path(text).resolve())
         for text, uri in zip((args.input, args.output), uris, strict=True)
     )
+    if spark:  # Spark's JVM starts first, in the background: it takes longer than the model
+        from . import spark as engine
+
+        engine.launch(args.master, light=engine.reads_files(source, target))
+    from .scorer import InputError, Scorer
+
     try:
         if args.batch_rows < 1:
             raise InputError("--batch-rows must be at least 1")
@@ -122,10 +126,6 @@ def run(args: argparse.Namespace) -> int:
         keep = tuple(name.strip() for name in args.keep.split(",") if name.strip())
         if not uris[0]:  # a missing or unreadable input fails before the model loads
             table_columns(Path(args.input))
-        if spark:  # Spark's JVM starts while the model loads
-            from . import spark as engine
-
-            engine.launch(args.master, light=engine.reads_files(source, target))
         scorer = Scorer.load(settings, model_uri=args.model_uri, bundle_dir=bundle_dir, keep=keep)
         if not uris[0]:
             _check_columns(scorer, Path(args.input))

@@ -28,10 +28,11 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .local import csv_types
-from .scorer import InputError, Scorer
+# Imported light (pyspark and the scoring code only where used): the JVM starts first.
+if TYPE_CHECKING:
+    from .scorer import Scorer
 
 DEFAULT_MASTER = "local[*]"
 # The JVM of a local run whose Python workers read and write the tables only schedules: the
@@ -123,6 +124,9 @@ def read(spark: Any, scorer: Scorer, source: str) -> Any:
     folder).  A missing contract column raises :class:`InputError`.
     """
     from pyspark.sql import types
+
+    from .local import csv_types
+    from .scorer import InputError
 
     if not _is_csv(source):
         frame = spark.read.parquet(source)
@@ -358,6 +362,8 @@ def run(scorer: Scorer, source: str, output: str, *, batch_rows: int, master: st
     """
     from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
+
+    from .scorer import InputError
 
     parent, _, name = output.rstrip("/").rpartition("/")
     temporary = f"{parent or '.'}/.{name}.tmp-{os.getpid()}"
