@@ -20,15 +20,18 @@ def sh(
     check: bool = True,
     env: Mapping[str, str] | None = None,
     timeout: float = 900,
+    unset: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` in ``cwd`` with this environment plus ``env``.
+    """Run ``cmd`` in ``cwd`` with this environment, less the variables whose names start with
+    one of ``unset`` (a CI runner's clean environment, say), plus ``env``.
 
     With ``check`` (the default) an exit status other than 0 fails the test with the last
     lines of the command's output.
     """
     args = [str(c) for c in cmd]
+    base = {k: v for k, v in os.environ.items() if not (unset and k.startswith(unset))}
     proc = subprocess.run(
-        args, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout
+        args, cwd=cwd, capture_output=True, text=True, env={**base, **(env or {})}, timeout=timeout
     )
     if check and proc.returncode != 0:
         raise AssertionError(
