@@ -15,7 +15,7 @@ void call(Map args = [:]) {
     }
     String registryCredentialsId = args.get('registryCredentialsId', '')
     List secrets = registryCredentialsId ? [usernamePassword(credentialsId: registryCredentialsId,
-        usernameVariable: 'REGISTRY_USER', passwordVariable: 'REGISTRY_PASSWORD')] : []
+        usernameVariable: 'REGISTRY_USER', passwordVariable: 'REGISTRY_PASSWORD')] : []  // pragma: allowlist secret
     dir(args.get('dir', '.')) {
         withCredentials(secrets) {
             sh "make ${targets}"

@@ -130,7 +130,10 @@ SECRET_PATTERNS = {
     "AWS key": re.compile(r"AKIA[0-9A-Z]{16}"),
     "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     "password assignment": re.compile(r"(?i)(password|passwd|secret|token)\s*[:=]\s*['\"][^'\"{}$]{4,}['\"]"),
-    "IPv4 address other than loopback": re.compile(r"\b(?!127\.0\.0\.1\b)(?:\d{1,3}\.){3}\d{1,3}\b"),
+    # (a version after a comparison, like py4j>=0.10.9.7, is no address)
+    "IPv4 address other than loopback": re.compile(
+        r"(?<![\w.=<>~!])(?!127\.0\.0\.1\b)(?:\d{1,3}\.){3}\d{1,3}\b"
+    ),
 }
 
 
@@ -151,6 +154,7 @@ def test_declared_pyspark_metadata_follows_the_spark_pin():
     # (the execute tier compares its requirements with the installed pyspark's own).
     text = (TEMPLATE / "pyproject.toml.jinja").read_text()
     pin = re.search(r'^spark = \["pyspark==([^"]+)"\]$', text, re.MULTILINE)
-    declared = re.search(r'\[\[tool\.uv\.dependency-metadata\]\]\nname = "pyspark"\nversion = "([^"]+)"', text)
+    entry = r'\[\[tool\.uv\.dependency-metadata\]\]\nname = "pyspark"\nversion = "([^"]+)"'
+    declared = re.search(entry, text)
     assert pin and declared, "the spark extra or its dependency-metadata entry is missing"
     assert declared.group(1) == pin.group(1), (declared.group(1), pin.group(1))
