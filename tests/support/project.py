@@ -27,19 +27,25 @@ Render = Callable[..., Path]
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ruff_cache")
 
 
-def copy_template(dest: Path, source: Path = ROOT) -> Path:
-    """Copy the template's paths from ``source`` into ``dest``, replacing what ``dest`` had of them."""
-    dest.mkdir(parents=True, exist_ok=True)
+def clear_template(dest: Path) -> None:
+    """Remove the template's paths from ``dest`` (a next version replaces them whole)."""
     for name in TEMPLATE_PATHS:
         target = dest / name
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
+
+
+def copy_template(dest: Path, source: Path = ROOT) -> Path:
+    """Copy the template's paths from ``source`` into ``dest``, replacing what ``dest`` had of them."""
+    dest.mkdir(parents=True, exist_ok=True)
+    clear_template(dest)
+    for name in TEMPLATE_PATHS:
         if (source / name).is_dir():
-            shutil.copytree(source / name, target, ignore=_IGNORE)
+            shutil.copytree(source / name, dest / name, ignore=_IGNORE)
         else:
-            shutil.copy2(source / name, target)
+            shutil.copy2(source / name, dest / name)
     return dest
 
 

@@ -9,7 +9,6 @@ working tree tagged ``v0.2.0`` (tags are built here: they do not travel with the
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -19,7 +18,7 @@ import yaml
 from support import ROOT
 from support.history import NEW, OLD, render_at
 from support.process import andamio, commit_all, git, make
-from support.project import copy_template
+from support.project import clear_template, copy_template
 
 from andamio.config import TEMPLATE_PATHS
 
@@ -29,18 +28,8 @@ pytestmark = pytest.mark.slow
 BEFORE_DATA_CONTRACT = "8be1847"
 
 
-def _clear(dest: Path) -> None:
-    """Remove the template's paths from ``dest`` (the next version replaces them whole)."""
-    for name in TEMPLATE_PATHS:
-        target = dest / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-
-
 def _checkout(ref: str, dest: Path) -> None:
-    _clear(dest)
+    clear_template(dest)
     archive = dest / "old.tar"
     tree = subprocess.run(["git", "ls-tree", "--name-only", ref], cwd=ROOT, capture_output=True, text=True)
     paths = [name for name in TEMPLATE_PATHS if name in tree.stdout.split()]  # older layouts have fewer
