@@ -243,7 +243,7 @@ def reads_files(source: str, output: str) -> bool:
 Task = tuple[int, int, list[tuple[str, list[int]]]]
 
 
-def _tasks(files: list[str], parallelism: int, most: int, opening: int) -> list[Task]:
+def pack_row_groups(files: list[str], parallelism: int, most: int, opening: int) -> list[Task]:
     """Pack the row groups of ``files``, in order, into tasks as Spark sizes file splits.
 
     A task holds about ``min(most, max(opening, total / parallelism))`` bytes (compressed,
@@ -294,7 +294,7 @@ def _score_files(context: Any, scorer: Scorer, source: str, folder: str, batch_r
     # a folder: its parts in the order the local engine reads them
     files = [str(path)] if path.is_file() else list(ds.dataset(path, format="parquet").files)
     conf, units = context.getConf(), context._jvm.org.apache.spark.network.util.JavaUtils
-    tasks = _tasks(
+    tasks = pack_row_groups(
         files,
         context.defaultParallelism,
         units.byteStringAsBytes(conf.get("spark.sql.files.maxPartitionBytes", "128m")),
