@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench_pipeline import reset  # noqa: E402  (the same cold start: no outputs, no cache)
-from ci_helpers import git_commit_all  # noqa: E402
 from support.airflow_tools import airflow_env, airflow_venv  # noqa: E402
+from support.process import commit_all  # noqa: E402
 from support.project import copy_template, render_project  # noqa: E402
 
 STAGES = 4  # prepare, train, evaluate, register
@@ -65,7 +65,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         src = copy_template(Path(tmp) / "template")
         project = render_project(src, Path(tmp) / "project", {"orchestrator": "airflow"})
-        git_commit_all(project)
+        commit_all(project)
         sh(project, "make", "setup")
         env = airflow_env(Path(tmp) / "airflow-home", project / "orchestration" / "airflow" / "dags")
         sh(project, airflow, "db", "migrate", env=env)

@@ -28,15 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 
-from ci_helpers import (  # noqa: E402
+from support.ci import (  # noqa: E402
     EXEC_ANSWERS,
     LIBRARY,
     act,
-    git_commit_all,
     runner_env,
     use_local_library,
     uv_cache_dir,
 )
+from support.process import commit_all  # noqa: E402
 from support.project import copy_template  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def render(template: Path, dest: Path, data: dict) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         copier.run_copy(str(template), str(dest), data=data, defaults=True, unsafe=True, quiet=True)
-    git_commit_all(dest)
+    commit_all(dest)
     return dest
 
 
@@ -90,7 +90,7 @@ def main() -> None:
 
         library = work / "library"
         shutil.copytree(LIBRARY, library)
-        git_commit_all(library)
+        commit_all(library)
         timed(
             results,
             "act library self-test",

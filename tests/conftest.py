@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from filelock import FileLock
-from support import ROOT
 from support.project import Projects, Render, copy_template, render_project
 
 # Generated projects find uv (fast `make setup`) and the tools of this venv.
@@ -28,10 +27,9 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # LightGBM) spinning a thread per core on top of that slow a loaded machine by 10-100x.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-# TEMPORARY re-exports for the modules that still import them from here (tests/ci_helpers.py,
-# test_batch_score.py, test_gitops_requests.py, test_promote_image.py, test_update_wheel.py,
-# integration/test_ci_*.py, benchmarks/): they move to ``support`` imports, then these go.
-__all__ = ["ROOT", "Render", "copy_template", "render_project"]
+# TEMPORARY re-export for tests/test_batch_score.py (`from conftest import render_project`):
+# it goes when that file moves to tests/template/execute/ and uses project_factory.
+__all__ = ["render_project"]
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from ci_helpers import timed
-
 from support import ROOT
+from support.ci import timed
 
 AIRFLOW_TEMPLATE = (
     ROOT

@@ -1,6 +1,6 @@
 """`andamio update`: template updates that never lose a line of the team's work.
 
-The scenarios go from template v0.1.0 to v0.2.0 (tests/history.py) on real
+The scenarios go from template v0.1.0 to v0.2.0 (tests/support/history.py) on real
 rendered projects with the team's edits, through the real CLI and copier, and
 finish with the generated project's own `make test`.
 """

@@ -1,7 +1,7 @@
 """Tier 3 (execute): projects on a team's own data, from a file and from a real database.
 
 Each project (``andamio new --data-file`` for a file, ``data_source=sql`` for a database) runs
-``make setup check test pipeline register promote`` on a mixed-type table that tests/datagen.py
+``make setup check test pipeline register promote`` on a mixed-type table that tests/support/datagen.py
 makes (numeric with missing values, categorical with a rare level, boolean, a 3-class string
 label or a float target), serves its bundle and answers a prediction with a known category,
 an unseen one and nulls. Then the same project is fed bad
@@ -10,7 +10,7 @@ registration report and the MLflow registry stay as they were.
 
 * CSV, classification: a numeric column turning to text; a missing target column.
 * Parquet, regression: a numeric column stored as strings.
-* SQL (``data_source=sql``) against a real PostgreSQL server (tests/postgres.py): an empty
+* SQL (``data_source=sql``) against a real PostgreSQL server (tests/support/postgres.py): an empty
   query result; an unreachable database whose URL holds the password: the message names the
   environment variable, and the password is in no output and no file of the project.
 """
@@ -46,7 +46,7 @@ UNSEEN = "category-never-seen-in-training"
 
 @pytest.fixture(scope="module")
 def data_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Python with pandas and pyarrow to run tests/datagen.py (the root venv has neither)."""
+    """A Python with pandas and pyarrow to run tests/support/datagen.py (the root venv has neither)."""
     return datagen.data_python(tmp_path_factory.mktemp("datagen") / "venv")
 
 

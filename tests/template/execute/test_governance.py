@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stand_ins import OSVAPI, serve
+from support.stand_ins import OSVAPI, serve
 from support.process import commit_all, sh
 
 pytestmark = pytest.mark.slow

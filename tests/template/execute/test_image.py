@@ -10,7 +10,7 @@ One generated project (defaults: serving on) runs its setup and pipeline once; t
   HEALTHCHECK, ``/ready``, ``/version`` and a prediction;
 - ``make build-pipeline`` builds the pipeline image, whose DVC reads the stages.
 The build containers use the host's network (``BUILD_ARGS=--network host``): the daemon
-here has no bridge. The image size and time to ready are printed (see ci_helpers.timed).
+here has no bridge. The image size and time to ready are printed (see support.ci.timed).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ci_helpers import timed
+from support.ci import timed
 from support.container_engine import docker_daemon
 from support.process import commit_all, sh
 from support.servers import free_port, http

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ci_helpers import timed
+from support.ci import timed
 from support.airflow_tools import airflow_env, airflow_venv
 from support.k8s_tools import validate_core
 from support.process import commit_all, sh

@@ -227,7 +227,7 @@ def test_air_gapped_mode_refuses_an_empty_mirror(template_src, tmp_path, missing
 
 def test_shared_style_ci_images_come_through_the_mirror(render):
     # The shared style's images are set by the ci-templates library: it takes the mirror too
-    from ci_helpers import gitlab_config
+    from support.ci import gitlab_config
 
     project = render({**MIRRORS, "ci_style": "shared"})
     config = gitlab_config(project)

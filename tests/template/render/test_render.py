@@ -12,7 +12,7 @@ from pathlib import Path
 import jinja2
 import pytest
 import yaml
-from expected_files import expected_files
+from support.expected_files import expected_files
 from support.matrix import choice_values, combo_id, full_answers, path_conditions, questions, render_matrix
 from support.project import render_project
 

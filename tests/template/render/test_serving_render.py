@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from expected_files import expected_files
+from support.expected_files import expected_files
 from support import ROOT
 from support.process import sh
 

@@ -176,7 +176,10 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
         for name in ("setup", "make", "pipeline", "deploy", "drift", "template-update")
     ],
     *[
-        (f".andamio-ci/vars/andamio{name}.groovy", lambda a: "jenkins" in a["ci_providers"] and _standalone(a))
+        (
+            f".andamio-ci/vars/andamio{name}.groovy",
+            lambda a: "jenkins" in a["ci_providers"] and _standalone(a),
+        )
         for name in ("Setup", "Make", "Pipeline", "Deploy", "Drift", "TemplateUpdate", "ForgeCode")
     ],
     # On-prem hosts (issue 4): inventory + playbook using the andamio.mlops collection

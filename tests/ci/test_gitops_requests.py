@@ -4,7 +4,7 @@ forge code (ci-templates/resources/andamio/, vendored as .andamio-ci/ or fetched
 overlay changes are committed on a branch and pushed with real git to a real bare
 repository, PRs/MRs, comments and issues go through the forge's API.
 
-The forge's API is out of reach here, so tests/stand_ins.py plays its endpoints as the
+The forge's API is out of reach here, so tests/support/stand_ins.py plays its endpoints as the
 forges document them; the request each job sends is checked field by field.  The update
 path from a project that still has scripts/change_request.py is checked at the end.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -22,8 +21,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, render_project
-from stand_ins import ForgeAPI, serve
+from support import ROOT, process
+from support.history import NEW, OLD, build_history, render_at
+from support.process import commit_all, git
+from support.project import Projects, Render
+from support.stand_ins import ForgeAPI, serve
 
 pytestmark = pytest.mark.render
 
@@ -31,29 +33,15 @@ OVERLAY = "deploy/k8s/overlays/{}/kustomization.yaml"
 TOKEN = "forge-token-for-tests"  # pragma: allowlist secret
 
 
-def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
 def make(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    # A CI runner's environment: the forge settings only, no developer git identity
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "FORGE", "GITHUB", "CI_"))}
-    return subprocess.run(
-        ["make", *args], cwd=project, capture_output=True, text=True, check=False, env={**base, **(env or {})}
-    )
-
-
-@pytest.fixture(scope="module")
-def rendered(template_src: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render_project(template_src, tmp_path_factory.mktemp("gitops") / "project")
+    """``make ARGS`` in a CI runner's environment: the forge settings only, no developer git identity."""
+    return process.make(project, *args, check=False, env=env, unset=("GIT_", "FORGE", "GITHUB", "CI_"))
 
 
 @pytest.fixture
-def project(rendered: Path, tmp_path: Path) -> Path:
+def project(render: Render, tmp_path: Path) -> Path:
     """A fresh clone of a project whose origin is a bare repository (the forge's git side)."""
-    seed = shutil.copytree(rendered, tmp_path / "seed")
+    seed = render(name="seed")
     git(seed, "init", "-q", "-b", "main")
     git(seed, "add", "-A")
     git(seed, "-c", "user.name=dev", "-c", "user.email=dev@example.invalid", "commit", "-q", "-m", "initial")
@@ -110,7 +98,7 @@ def test_deploy_staging_pushes_the_overlay_change_and_opens_a_merge_request(proj
     # Then the bare remote holds the promotion branch: one commit, the staging overlay only
     origin = project.parent / "origin.git"
     branch = f"promote/staging-{tag}"
-    assert git(origin, "rev-list", "--count", f"main..{branch}") == "1"
+    assert git(origin, "rev-list", "--count", f"main..{branch}").strip() == "1"
     assert git(origin, "diff", "--name-only", "main", branch).splitlines() == [OVERLAY.format("staging")]
     diff = git(origin, "diff", "--unified=0", "main", branch)
     assert f"+    newTag: {tag} # promote-image: image tag" in diff
@@ -159,7 +147,7 @@ def test_deploy_prod_proposes_what_staging_declares(project):
         # Before staging was ever promoted, prod has nothing to take: a clear refusal
         early = make(project, "deploy-prod", env=gitlab_env(api, project))
         assert early.returncode != 0 and "staging runs no promoted image yet" in early.stderr, early.stderr
-        assert git(project, "branch", "--show-current") == "main" and not api.calls
+        assert git(project, "branch", "--show-current").strip() == "main" and not api.calls
 
         # When staging's merge request is merged, and the approved promote job runs deploy-prod
         assert make(project, "deploy-staging", env=gitlab_env(api, project)).returncode == 0
@@ -426,17 +414,15 @@ def test_drift_issue_without_a_token_says_so_and_calls_nothing(project):
 # --- Shared style: the forge code is fetched from the library at its pinned tag ----------------
 
 
-@pytest.fixture(scope="module")
-def rendered_shared(template_src: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = {"ci_providers": ["github", "gitlab"], "ci_style": "shared"}
-    return render_project(template_src, tmp_path_factory.mktemp("gitops-shared") / "project", data)
+SHARED = {"ci_providers": ["github", "gitlab"], "ci_style": "shared"}
 
 
 @pytest.fixture(scope="module")
-def library(rendered_shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def library(project_factory: Projects, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ci-templates library as its own repository (as published), tagged with the pinned version."""
     # the tag the project pins (ci_library_version), as its Makefile fetches it
-    (ref,) = re.findall(r"^ANDAMIO_CI_REF := (v\S+)$", (rendered_shared / "Makefile").read_text(), re.M)
+    makefile = project_factory.new(tmp_path_factory.mktemp("gitops-shared") / "project", SHARED) / "Makefile"
+    (ref,) = re.findall(r"^ANDAMIO_CI_REF := (v\S+)$", makefile.read_text(), re.M)
     work = shutil.copytree(ROOT / "ci-templates", tmp_path_factory.mktemp("library") / "work",
                            ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     git(work, "init", "-q", "-b", "main")
@@ -446,8 +432,8 @@ def library(rendered_shared: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return work
 
 
-def test_shared_style_fetches_the_forge_code_at_the_pinned_tag_once(rendered_shared, library, tmp_path):
-    project = shutil.copytree(rendered_shared, tmp_path / "project")
+def test_shared_style_fetches_the_forge_code_at_the_pinned_tag_once(render, library):
+    project = render(SHARED)
     assert not (project / ".andamio-ci").exists(), "shared projects carry no copy of the library"
     write_diff(project, DIFF)
     with serve(ForgeAPI("gitlab", TOKEN)) as api:
@@ -468,8 +454,8 @@ def test_shared_style_fetches_the_forge_code_at_the_pinned_tag_once(rendered_sha
     assert len(api.comments["4"]) == 1
 
 
-def test_shared_style_says_where_to_find_the_library_when_it_cannot_tell(rendered_shared, tmp_path):
-    project = shutil.copytree(rendered_shared, tmp_path / "project")  # no origin, no CI variables
+def test_shared_style_says_where_to_find_the_library_when_it_cannot_tell(render):
+    project = render(SHARED)  # no origin, no CI variables
     proc = make(project, "change-request")
     assert proc.returncode == 2 and "set ANDAMIO_CI_REPO=<git URL of" in proc.stderr, (
         proc.stdout + proc.stderr
@@ -477,11 +463,6 @@ def test_shared_style_says_where_to_find_the_library_when_it_cannot_tell(rendere
 
 
 # --- Update path: projects rendered when the forge code was scripts/*.py ------------------------
-
-try:  # the helpers' new home (tests/support/), or the old one
-    from support.history import NEW, OLD, build_history, commit_all, render_at
-except ImportError:
-    from history import NEW, OLD, build_history, commit_all, render_at
 
 OLD_SCRIPTS = {
     "template/scripts/change_request.py": "scripts/change_request.py",
@@ -491,7 +472,7 @@ OLD_SCRIPTS = {
 
 @pytest.fixture(scope="module")
 def history_with_scripts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/history.py's two versions, the older one still rendering scripts/*.py.
+    """tests/support/history.py's two versions, the older one still rendering scripts/*.py.
 
     The old scripts are today's library files (their content does not matter, only that the
     template rendered them); the newer version's retired.yml lists their hashes as pristine.

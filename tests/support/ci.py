@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from support import ROOT
+from support.process import commit_all
+
 LIBRARY = ROOT / "ci-templates"
-STUBS = ROOT / "tests" / "integration" / "ci_stubs"
+STUBS = ROOT / "tests" / "ci" / "stubs"
 
 # The jobs of the generated pipelines, in order (build and drift only with serving).
 ALL_JOBS = [
@@ -62,14 +64,6 @@ def groovy_classpath() -> str:
     return f"{lib}/*"
 
 
-def run(
-    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 900
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout
-    )
-
-
 def runner_env(**extra: str) -> dict[str, str]:
     """The environment of a CI run started by a test: this one, minus what a hosted runner lacks.
 
@@ -79,13 +73,6 @@ def runner_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update(extra)
     return env
-
-
-def git_commit_all(project: Path, message: str = "initial") -> None:
-    if not (project / ".git").is_dir():
-        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", message], cwd=project, check=True)
 
 
 def make_targets(command: str) -> list[str]:
@@ -276,7 +263,7 @@ def break_unit_tests(project: Path) -> None:
     (project / "tests" / "test_deliberately_broken.py").write_text(
         '"""A failing test: the CI must go red."""\n\n\ndef test_fails() -> None:\n    assert 1 == 2\n'
     )
-    git_commit_all(project, "break a unit test")
+    commit_all(project, "break a unit test")
 
 
 def timed(label: str, seconds: float, sink: Path | None = None) -> None:
@@ -376,4 +363,4 @@ def use_local_library(project: Path) -> None:
     pattern = r"  - project: \S+\n    ref: \S+\n    file: /templates/"
     text = re.sub(pattern, "  - local: /.andamio-ci/templates/", path.read_text())
     path.write_text(text.replace("\ninclude:\n", "\nvariables:\n  ANDAMIO_CI: .andamio-ci\n\ninclude:\n", 1))
-    git_commit_all(project, "resolve the CI library locally")
+    commit_all(project, "resolve the CI library locally")

@@ -5,43 +5,24 @@ version, in one commit on a new branch -- the merge request CI opens is the depl
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import yaml
-from conftest import render_project
+from support.process import commit_all, git, make
+from support.project import Render
 
 pytestmark = pytest.mark.render
 
 OVERLAY = "deploy/k8s/overlays/{}/kustomization.yaml"
 
 
-def git(project: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
-def make(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["make", *args], cwd=project, capture_output=True, text=True, check=False)
-
-
-@pytest.fixture(scope="module")
-def rendered(template_src: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render_project(template_src, tmp_path_factory.mktemp("promote") / "project")
-
-
 @pytest.fixture
-def project(rendered: Path, tmp_path: Path) -> Path:
-    # A fresh copy per test (rendering once is the slow part): each test gets its own git
-    project = shutil.copytree(rendered, tmp_path / "project")
-    git(project, "init", "-q", "-b", "main")
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "initial")
+def project(render: Render) -> Path:
+    # A fresh copy per test (the defaults are rendered once per session), its own git
+    project = render()
+    commit_all(project)
     return project
 
 
@@ -57,12 +38,12 @@ def _script(project: Path) -> ModuleType:
 
 def test_promote_image_changes_exactly_the_tag_and_model_version_on_a_branch(project):
     # Given a committed project on main, when prod is promoted to a new image and model
-    proc = make(project, "promote-image", "ENV=prod", "TAG=1f3c2ab", "MODEL_VERSION=7")
+    proc = make(project, "promote-image", "ENV=prod", "TAG=1f3c2ab", "MODEL_VERSION=7", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     # Then a new branch holds one commit that touches only the prod overlay
-    assert git(project, "branch", "--show-current") == "promote/prod-1f3c2ab"
-    assert git(project, "rev-list", "--count", "main..HEAD") == "1"
+    assert git(project, "branch", "--show-current").strip() == "promote/prod-1f3c2ab"
+    assert git(project, "rev-list", "--count", "main..HEAD").strip() == "1"
     assert git(project, "diff", "--name-only", "main", "HEAD").splitlines() == [OVERLAY.format("prod")]
     # And exactly two lines changed: the image tag and the model version
     diff = git(project, "diff", "--unified=0", "main", "HEAD", "--", OVERLAY.format("prod"))
@@ -85,17 +66,17 @@ def test_promote_image_changes_exactly_the_tag_and_model_version_on_a_branch(pro
 
 
 def test_promote_image_keeps_the_model_version_when_not_given(project):
-    proc = make(project, "promote-image", "ENV=staging", "TAG=v2")
+    proc = make(project, "promote-image", "ENV=staging", "TAG=v2", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert git(project, "branch", "--show-current") == "promote/staging-v2"
+    assert git(project, "branch", "--show-current").strip() == "promote/staging-v2"
     diff = git(project, "diff", "--unified=0", "main", "HEAD")
     assert diff.count("\n-  ") == 1 and "newTag: v2" in diff and "MODEL_VERSION" not in diff, diff
 
 
 def test_promoting_the_running_image_changes_nothing(project):
-    proc = make(project, "promote-image", "ENV=staging", "TAG=latest", "MODEL_VERSION=unset")
+    proc = make(project, "promote-image", "ENV=staging", "TAG=latest", "MODEL_VERSION=unset", check=False)
     assert proc.returncode == 0 and "nothing to do" in proc.stdout, proc.stdout + proc.stderr
-    assert git(project, "branch", "--show-current") == "main"
+    assert git(project, "branch", "--show-current").strip() == "main"
 
 
 @pytest.mark.parametrize(
@@ -113,28 +94,28 @@ def test_promoting_the_running_image_changes_nothing(project):
     ],
 )
 def test_promote_image_refuses_bad_input(project, args, message):
-    proc = make(project, "promote-image", *args)
+    proc = make(project, "promote-image", *args, check=False)
     assert proc.returncode != 0 and message in proc.stderr, proc.stdout + proc.stderr
-    assert git(project, "status", "--porcelain") == "" and git(project, "branch", "--show-current") == "main"
+    assert (
+        git(project, "status", "--porcelain") == ""
+        and git(project, "branch", "--show-current").strip() == "main"
+    )
 
 
 def test_an_env_variable_of_the_shell_is_not_taken_for_the_overlay(project):
     # Given a shell that exports ENV (sh reads its startup file from it), when no ENV= is given
-    proc = subprocess.run(
-        ["make", "promote-image", "TAG=v5"], cwd=project, capture_output=True, text=True,
-        env={**os.environ, "ENV": "prod"}, check=False,
-    )  # fmt: skip
+    proc = make(project, "promote-image", "TAG=v5", check=False, env={"ENV": "prod"})
     # Then nothing is promoted: the overlay is named on the command line or not at all
     assert proc.returncode == 2 and "usage: make promote-image ENV=" in proc.stderr, proc.stderr
-    assert git(project, "branch", "--show-current") == "main"
+    assert git(project, "branch", "--show-current").strip() == "main"
 
 
 def test_promote_image_refuses_an_overlay_with_uncommitted_changes(project):
     path = project / OVERLAY.format("staging")
     path.write_text(path.read_text() + "# local experiment\n")
-    proc = make(project, "promote-image", "ENV=staging", "TAG=v4")
+    proc = make(project, "promote-image", "ENV=staging", "TAG=v4", check=False)
     assert proc.returncode != 0 and "uncommitted changes" in proc.stderr, proc.stderr
-    assert git(project, "branch", "--show-current") == "main"
+    assert git(project, "branch", "--show-current").strip() == "main"
 
 
 def test_a_removed_marker_is_an_error_not_a_silent_no_op(project):

@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from ci_helpers import (
+from support.ci import (
     EXEC_ANSWERS,
     assert_parity,
     break_unit_tests,
-    git_commit_all,
     github_jobs_for,
     provider_jobs,
     runner_env,
@@ -30,6 +29,8 @@ from ci_helpers import (
     use_local_library,
     uv_cache_dir,
 )
+from support.process import commit_all, git, make
+from support.project import Projects
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -61,16 +62,14 @@ def listed_jobs(project: Path, source: str, branch: str) -> list[str]:
 class Rendered(dict):
     """Projects rendered on first use, one per ci_style (each xdist worker renders its own)."""
 
-    def __init__(self, factory: pytest.TempPathFactory, template_src: Path) -> None:
+    def __init__(self, factory: pytest.TempPathFactory, projects: Projects) -> None:
         super().__init__()
-        self.factory, self.template_src = factory, template_src
+        self.factory, self.projects = factory, projects
 
     def __missing__(self, style: str) -> Path:
-        from conftest import render_project
-
         dest = self.factory.mktemp(f"glci-{style}") / "project"
-        project = render_project(self.template_src, dest, {**EXEC_ANSWERS, "ci_style": style})
-        git_commit_all(project)
+        project = self.projects.new(dest, {**EXEC_ANSWERS, "ci_style": style})
+        commit_all(project)
         if style == "shared":
             use_local_library(project)
         self[style] = project
@@ -78,8 +77,8 @@ class Rendered(dict):
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory, template_src):
-    return Rendered(tmp_path_factory, template_src)
+def rendered(tmp_path_factory, project_factory):
+    return Rendered(tmp_path_factory, project_factory)
 
 
 @pytest.mark.parametrize("style", ["standalone", "shared"])
@@ -97,7 +96,7 @@ def test_gitlab_ci_local_runs_check_test_and_pipeline_to_green(rendered, style):
     assert (artifacts / "reports" / "metrics-diff.md").is_file(), "the metrics diff is not an artifact"
 
 
-# How each scenario of ci_helpers.SCENARIOS looks to GitLab: pipeline source and branch.
+# How each scenario of support.ci.SCENARIOS looks to GitLab: pipeline source and branch.
 GITLAB_SCENARIOS = {
     "change": ("merge_request_event", "feature"),
     "main": ("push", "main"),
@@ -140,29 +139,23 @@ def test_gitlab_ci_local_fails_when_a_unit_test_fails(rendered, tmp_path):
 
 
 @pytest.mark.parametrize("style", ["standalone", "shared"])
-def test_deploy_staging_job_opens_the_merge_request(template_src, tmp_path, style):
+def test_deploy_staging_job_opens_the_merge_request(project_factory, tmp_path, style):
     """The GitOps job for real: gitlab-ci-local runs deploy-staging of a Kubernetes project.
 
     The job pushes the promotion branch with git to the project's (bare) remote and opens the
-    merge request through the API, here the stand-in of tests/stand_ins.py; CI never deploys.
+    merge request through the API, here the stand-in of tests/support/stand_ins.py; CI never deploys.
     """
-    from conftest import render_project
-    from stand_ins import ForgeAPI, serve
+    from support.stand_ins import ForgeAPI, serve
 
     answers = {"ci_providers": ["gitlab"], "ci_style": style, "serving": True, "kubernetes": True}
-    project = render_project(template_src, tmp_path / "project", answers)
-    git_commit_all(project)
+    project = project_factory.new(tmp_path / "project", answers)
+    commit_all(project)
     if style == "shared":
         use_local_library(project)
     origin = tmp_path / "origin.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(project), str(origin)], check=True)
-    tag = subprocess.run(  # the Makefile's IMAGE_TAG: the last commit that changed the image
-        ["make", "--eval", "print-tag: ; @echo $(IMAGE_TAG)", "print-tag"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    git(tmp_path, "clone", "-q", "--bare", str(project), str(origin))
+    # the Makefile's IMAGE_TAG: the last commit that changed the image
+    tag = make(project, "--eval", "print-tag: ; @echo $(IMAGE_TAG)", "print-tag").stdout.strip()
 
     with serve(ForgeAPI("gitlab", "glpat-test")) as api:
         command = [tool("gitlab-ci-local"), "--force-shell-executor", "--shell-isolation"]
@@ -192,9 +185,7 @@ def test_deploy_staging_job_opens_the_merge_request(template_src, tmp_path, styl
 
     # Then the remote holds the promotion branch, and one merge request asks to merge it
     branch = f"promote/staging-{tag}"
-    changed = subprocess.run(
-        ["git", "diff", "--name-only", "main", branch], cwd=origin, capture_output=True, text=True, check=True
-    ).stdout.split()
+    changed = git(origin, "diff", "--name-only", "main", branch).split()
     assert changed == ["deploy/k8s/overlays/staging/kustomization.yaml"], changed
     (call,) = api.calls
     assert (call.method, call.path, call.headers["private-token"]) == (

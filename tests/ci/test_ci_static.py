@@ -4,7 +4,7 @@ actionlint, check-jsonschema (GitHub and GitLab schemas) and zizmor run on every
 workflow and on the library; the hardening rules are checked file by file; and the parity
 test proves the three providers run the same jobs, in the same order, calling the same make
 targets (Jenkins has no runtime offline: its parity is read from the Jenkinsfile here and
-executed by the Groovy harness in tests/integration/test_ci_jenkins.py).
+executed by the Groovy harness in tests/ci/test_ci_jenkins.py).
 """
 
 from __future__ import annotations
@@ -14,19 +14,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ci_helpers import (
+from support.ci import (
     ALL_JOBS,
     LIBRARY,
     ROOT,
     SERVING_ONLY,
     assert_parity,
-    git_commit_all,
     gitlab_config,
     gitlab_setup_commands,
     provider_jobs,
-    run,
     tool,
 )
+from support.process import commit_all, sh
 
 pytestmark = pytest.mark.render
 
@@ -37,17 +36,16 @@ PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory, template_src):
+def projects(tmp_path_factory, project_factory):
     """One rendering per (ci_style, serving): all three providers, under git (actionlint needs it)."""
-    from conftest import render_project
 
     rendered = {}
     for style in STYLES:
         for serving in (True, False):
             dest = tmp_path_factory.mktemp(f"ci-{style}-{'serving' if serving else 'noserving'}")
             data = {"ci_providers": ALL_PROVIDERS, "ci_style": style, "serving": serving}
-            project = render_project(template_src, dest / "project", data)
-            git_commit_all(project)
+            project = project_factory.new(dest / "project", data)
+            commit_all(project)
             rendered[(style, serving)] = project
     return rendered
 
@@ -59,17 +57,27 @@ def _workflows(project: Path) -> list[Path]:
 @pytest.mark.parametrize("style", STYLES)
 def test_github_files_pass_actionlint_and_the_schema(projects, style):
     project = projects[(style, True)]
-    lint = run([tool("actionlint"), "-color=false"], cwd=project)
+    lint = sh(project, tool("actionlint"), "-color=false", check=False)
     assert lint.returncode == 0, f"actionlint:\n{lint.stdout}{lint.stderr}"
     workflows = [str(p) for p in (project / ".github" / "workflows").glob("*.yml")]
-    schema = run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows], cwd=project
+    schema = sh(
+        project,
+        tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.github-workflows",
+        *workflows,
+        check=False,
     )
     assert schema.returncode == 0, schema.stdout + schema.stderr
     actions = [str(p) for p in (project / ".github").rglob("action.yml")]
     if actions:
-        schema = run(
-            [tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", *actions], cwd=project
+        schema = sh(
+            project,
+            tool("check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-actions",
+            *actions,
+            check=False,
         )
         assert schema.returncode == 0, schema.stdout + schema.stderr
 
@@ -77,15 +85,20 @@ def test_github_files_pass_actionlint_and_the_schema(projects, style):
 @pytest.mark.parametrize("style", STYLES)
 def test_zizmor_reports_no_finding(projects, style):
     project = projects[(style, True)]
-    audit = run([tool("zizmor"), "--offline", "--no-progress", ".github"], cwd=project)
+    audit = sh(project, tool("zizmor"), "--offline", "--no-progress", ".github", check=False)
     assert audit.returncode == 0 and "No findings" in audit.stdout, audit.stdout + audit.stderr
 
 
 @pytest.mark.parametrize("style", STYLES)
 def test_gitlab_file_matches_the_schema(projects, style):
     project = projects[(style, True)]
-    schema = run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", ".gitlab-ci.yml"], cwd=project
+    schema = sh(
+        project,
+        tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.gitlab-ci",
+        ".gitlab-ci.yml",
+        check=False,
     )
     assert schema.returncode == 0, schema.stdout + schema.stderr
 
@@ -95,19 +108,21 @@ def test_library_workflows_pass_actionlint_zizmor_and_the_schema(tmp_path):
 
     repo = tmp_path / "ci-templates"
     shutil.copytree(LIBRARY, repo)
-    git_commit_all(repo)
-    lint = run([tool("actionlint"), "-color=false"], cwd=repo)
+    commit_all(repo)
+    lint = sh(repo, tool("actionlint"), "-color=false", check=False)
     assert lint.returncode == 0, f"actionlint:\n{lint.stdout}{lint.stderr}"
     workflows = [str(p) for p in (repo / ".github" / "workflows").glob("*.yml")]
-    schema = run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows], cwd=repo
+    schema = sh(
+        repo, tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows, check=False
     )
     assert schema.returncode == 0, schema.stdout + schema.stderr
     actions = [str(p) for p in (repo / ".github" / "actions").rglob("action.yml")]
     assert actions, "the library's setup action is missing"
-    schema = run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", *actions], cwd=repo)
+    schema = sh(
+        repo, tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", *actions, check=False
+    )
     assert schema.returncode == 0, schema.stdout + schema.stderr
-    audit = run([tool("zizmor"), "--offline", "--no-progress", ".github"], cwd=repo)
+    audit = sh(repo, tool("zizmor"), "--offline", "--no-progress", ".github", check=False)
     assert audit.returncode == 0 and "No findings" in audit.stdout, audit.stdout + audit.stderr
 
 
@@ -338,12 +353,11 @@ def _pipeline_steps(steps: list[dict]) -> list[dict]:
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_github_maps_the_database_url_secret_to_the_pipeline_alone(template_src, tmp_path, style):
+def test_github_maps_the_database_url_secret_to_the_pipeline_alone(project_factory, tmp_path, style):
     """data_source=sql: GitHub passes no secret by itself; the one named by sql_url_env is mapped."""
-    from conftest import render_project
 
     answers = {"ci_providers": ["github"], "ci_style": style, "data_source": "sql", "target": "label"}
-    project = render_project(template_src, tmp_path / "p", {**answers, "sql_url_env": "WAREHOUSE_URL"})
+    project = project_factory.new(tmp_path / "p", {**answers, "sql_url_env": "WAREHOUSE_URL"})
     text = (project / ".github" / "workflows" / "ci.yml").read_text()
     jobs = yaml.safe_load(text)["jobs"]
     secret = "${{ secrets.WAREHOUSE_URL }}"

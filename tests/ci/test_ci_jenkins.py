@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ci_helpers import (
+from support.ci import (
     EXEC_ANSWERS,
     LIBRARY,
     SCENARIOS,
@@ -70,15 +70,13 @@ def groovy_lint(files_glob: str, cwd: Path, expected_files: int, *config: str) -
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory, template_src):
-    from conftest import render_project
-
+def projects(tmp_path_factory, project_factory):
     rendered = {}
     for style in STYLES:
         for serving in (True, False):
             dest = tmp_path_factory.mktemp(f"jenkins-{style}") / "project"
-            rendered[(style, serving)] = render_project(
-                template_src, dest, {**EXEC_ANSWERS, "ci_style": style, "serving": serving}
+            rendered[(style, serving)] = project_factory.new(
+                dest, {**EXEC_ANSWERS, "ci_style": style, "serving": serving}
             )
     return rendered
 
@@ -239,7 +237,11 @@ VARS_CASES = [
         },
     ),
     ("andamioDrift", {}, {"commands": ["make restore drift"], "credentials": []}),
-    ("andamioDrift", {"forgeCredentialsId": "forge"}, {"commands": ["make restore drift"], "credentials": []}),
+    (
+        "andamioDrift",
+        {"forgeCredentialsId": "forge"},
+        {"commands": ["make restore drift"], "credentials": []},
+    ),
     ("andamioForgeCode", {}, {"commands": FORGE_CODE, "credentials": []}),
     (
         "andamioTemplateUpdate",
@@ -259,7 +261,11 @@ def test_library_steps_behave_for_every_input_combination(tmp_path):
     *results, update, drift = harness(requests, tmp_path)
     for (step, args, expected), result in zip(VARS_CASES, results, strict=True):
         assert result == expected, f"{step}({args}) gave {result}"
-    assert update["commands"] == [*FORGE_CODE, "export UPDATE_BRANCH=tu", "make template-update change-request"]
+    assert update["commands"] == [
+        *FORGE_CODE,
+        "export UPDATE_BRANCH=tu",
+        "make template-update change-request",
+    ]
     assert update["credentials"] == ["string:git->FORGE_TOKEN"]
     assert drift == {
         "failed": "script returned exit code 2: make restore drift",
@@ -269,16 +275,19 @@ def test_library_steps_behave_for_every_input_combination(tmp_path):
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_pipeline_stage_binds_the_database_url_of_a_sql_source(template_src, tmp_path, style):
+def test_pipeline_stage_binds_the_database_url_of_a_sql_source(project_factory, tmp_path, style):
     """data_source=sql: the pipeline stage (dvc repro runs ingest when the query changes) gets
     the database URL from the credential named after the variable; other stages do not."""
-    from conftest import render_project
-
     answers = {**EXEC_ANSWERS, "ci_style": style, "data_source": "sql", "sql_url_env": "WAREHOUSE_URL"}
-    project = render_project(template_src, tmp_path / "project", answers)
-    (result,) = harness([["jenkinsfile", str(project / "Jenkinsfile"), str(library_vars(project)), "change"]], tmp_path)
+    project = project_factory.new(tmp_path / "project", answers)
+    (result,) = harness(
+        [["jenkinsfile", str(project / "Jenkinsfile"), str(library_vars(project)), "change"]], tmp_path
+    )
     credentials = {s["name"]: s["credentials"] for s in result["stages"]}
-    assert credentials["pipeline"] == ["string:warehouse-url->WAREHOUSE_URL", "string:forge-token->FORGE_TOKEN"]
+    assert credentials["pipeline"] == [
+        "string:warehouse-url->WAREHOUSE_URL",
+        "string:forge-token->FORGE_TOKEN",
+    ]
     others = [c for name, found in credentials.items() if name != "pipeline" for c in found]
     assert not [c for c in others if "WAREHOUSE_URL" in c], credentials
     assert "make restore pipeline push metrics-diff" in result["stages"][4]["commands"]
