@@ -1,7 +1,7 @@
 """Benchmark: ``make batch-score`` on 1M and 10M rows, streaming engine and Spark, against the floor.
 
 The default project (demo data, the default model; ``_serving_project.project``) scores tables
-shaped like its demo data (``tests/scoring_data.py``: 30 float features + an id, Parquet in
+shaped like its demo data (``tests/support/scoring_data.py``: 30 float features + an id, Parquet in
 row groups of 131,072 rows). Measured, each command run once as the CLI a user runs:
 
 * streaming engine at 1M and 10M rows: wall time, rows/s and the command's peak RSS
@@ -38,7 +38,7 @@ from pathlib import Path
 from _serving_project import BUILD, in_project, package, project
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from scoring_data import demo_table
+from support.scoring_data import demo_table
 
 WORK = BUILD / "batch"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from filelock import FileLock
-from support.project import Projects, Render, copy_template, render_project
+from support.project import Projects, Render, copy_template
 
 # Generated projects find uv (fast `make setup`) and the tools of this venv.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -26,10 +26,6 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # pytest-xdist already runs a worker per core: OpenMP models (histogram gradient boosting,
 # LightGBM) spinning a thread per core on top of that slow a loaded machine by 10-100x.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-# TEMPORARY re-export for tests/test_batch_score.py (`from conftest import render_project`):
-# it goes when that file moves to tests/template/execute/ and uses project_factory.
-__all__ = ["render_project"]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ feature columns, plus an ``id`` column. It runs this file as a script with the p
 Python (the root venv has no numpy or pandas) and writes Parquet in row groups of
 ``ROW_GROUP`` rows, or CSV::
 
-    .venv/bin/python tests/scoring_data.py --rows 1000000 --out big.parquet
+    .venv/bin/python tests/support/scoring_data.py --rows 1000000 --out big.parquet
 """
 
 from __future__ import annotations

@@ -16,24 +16,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import render_project
-from scoring_data import demo_table
+from support.process import commit_all, sh
+from support.project import Projects
+from support.scoring_data import demo_table
 
 pytestmark = pytest.mark.slow
 
 ROWS = 1_000_000
 SPARK = {"SCORE_ENGINE": "spark", "SPARK_MASTER": "local[2]"}
-
-
-def sh(
-    cwd: Path, *cmd: str, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})}
-    )
-    if check:
-        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
 
 
 def score(
@@ -76,12 +66,10 @@ def left_beside(out: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def project(template_src: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(project_factory: Projects, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default project with its pipeline run and its model promoted to @champion."""
-    project = render_project(template_src, tmp_path_factory.mktemp("batch") / "project")
-    sh(project, "git", "init", "-q", "-b", "main")
-    sh(project, "git", "add", "-A")
-    sh(project, "git", "commit", "-q", "-m", "initial")
+    project = project_factory.new(tmp_path_factory.mktemp("batch") / "project")
+    commit_all(project)
     sh(project, "make", "setup", "pipeline", "promote")
     return project
 
