@@ -76,6 +76,15 @@ def test_settings_declare_updates_support():
     assert (TEMPLATE / "{{_copier_conf.answers_file}}.jinja").is_file()
 
 
+def test_every_file_the_readme_calls_the_teams_own_is_skipped_on_update():
+    # A row of the generated README's file table that says "(yours" names a file updates
+    # must never overwrite: it is in _skip_if_exists, and nothing else is
+    readme = (TEMPLATE / "README.md.jinja").read_text()
+    own = set(re.findall(r"^\| `([^`]+)` \|[^\n]*\(yours", readme, re.MULTILINE))
+    assert own >= {"params.yaml", "data/contract.yaml"}, own
+    assert set(config.load(ROOT)["_skip_if_exists"]) == own
+
+
 @pytest.mark.parametrize("path", JINJA_FILES, ids=lambda p: str(p.relative_to(TEMPLATE)))
 def test_every_jinja_file_parses(path: Path):
     jinja2.Environment().parse(path.read_text(encoding="utf-8"))
