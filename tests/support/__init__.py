@@ -11,6 +11,19 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Fail in CI, whose bootstrap installs every tool, and skip elsewhere, saying why."""
+    import os
+
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
 
 #: The andamio checkout.
 ROOT = Path(__file__).resolve().parents[2]

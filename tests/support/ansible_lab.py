@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from support import ansible_helpers as h
+from support import unavailable
 
 # Where the hosts see the wheelhouse of the project's serving dependencies.
 SERVING_WHEELHOUSE = "/srv/serving-wheelhouse"
@@ -50,9 +51,7 @@ def require_testbed() -> None:
         problems.append("root")
     if problems:
         reason = f"throwaway hosts need {', '.join(problems)}: run scripts/bootstrap.sh as root"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
 
 
 @dataclasses.dataclass
@@ -176,9 +175,7 @@ def ansible_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with ansible.cfg and the collection linked as andamio.mlops."""
     if h.ansible_bin("ansible-playbook") is None:
         reason = "ansible-core is not installed: run scripts/bootstrap.sh"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     workdir = tmp_path_factory.mktemp("ansible")
     h.write_ansible_cfg(workdir, h.link_collection(workdir))
     return workdir
