@@ -64,7 +64,7 @@ MANIFEST: list[tuple[str, Callable[[Answers], bool]]] = [
     # batch scoring (issue 14): streaming and Spark engines; models by URI for it and serving
     *[
         (f"src/{{pkg}}/batch/{name}.py", ALWAYS)
-        for name in ("__init__", "cli", "local", "scorer", "spark", "submit")
+        for name in ("__init__", "cli", "daemon", "local", "scorer", "spark", "submit")
     ],
     ("src/{pkg}/services/registry.py", ALWAYS),
     ("tests/conftest.py", ALWAYS),

@@ -20,16 +20,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
-from sklearn import datasets
-from sklearn.model_selection import train_test_split
 
 from .settings import DataParams, Settings
 
+# scikit-learn's loader of each demo dataset; scikit-learn is imported where it is used (about
+# a second), so commands that read no demo data and split nothing start without it
 _LOADERS = {
-    "breast_cancer": datasets.load_breast_cancer,
-    "diabetes": datasets.load_diabetes,
-    "iris": datasets.load_iris,
-    "wine": datasets.load_wine,
+    "breast_cancer": "load_breast_cancer",
+    "diabetes": "load_diabetes",
+    "iris": "load_iris",
+    "wine": "load_wine",
 }
 SPLIT_FILES = ("train.parquet", "test.parquet")
 
@@ -51,7 +51,9 @@ def load_demo(dataset: str, target: str = "target") -> pd.DataFrame:
         raise DataSourceError(
             f"unknown dataset {dataset!r}; expected one of {sorted(_LOADERS)}"
         ) from None
-    bunch = loader(as_frame=True)
+    from sklearn import datasets
+
+    bunch = getattr(datasets, loader)(as_frame=True)
     frame: pd.DataFrame = bunch.frame.copy()
     frame.columns = [column_name(str(c)) for c in frame.columns]
     return frame.rename(columns={"target": target})
@@ -231,6 +233,8 @@ def split(
     frame: pd.DataFrame, *, target: str, test_size: float, random_state: int, stratify: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split into train and test sets (stratified on the target for classification)."""
+    from sklearn.model_selection import train_test_split
+
     try:
         train, test = train_test_split(
             frame,

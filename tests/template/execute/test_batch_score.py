@@ -27,10 +27,18 @@ SPARK = {"SCORE_ENGINE": "spark", "SPARK_MASTER": "local[2]"}
 
 
 def score(
-    project: Path, source: Path, out: Path, *, check: bool = True, **make_vars: str
+    project: Path,
+    source: Path,
+    out: Path,
+    *,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    **make_vars: str,
 ) -> subprocess.CompletedProcess[str]:
     assignments = [f"{k}={v}" for k, v in make_vars.items()]
-    return sh(project, "make", "batch-score", f"INPUT={source}", f"OUTPUT={out}", *assignments, check=check)
+    return sh(
+        project, "make", "batch-score", f"INPUT={source}", f"OUTPUT={out}", *assignments, check=check, env=env
+    )
 
 
 def facts(project: Path, *paths: Path) -> dict:
@@ -187,3 +195,37 @@ def test_bad_input_fails_cleanly_on_spark_too(project, tmp_path):
         out = tmp_path / "out" / "spark.parquet"
         proc = score(project, source, out, check=False, **SPARK)
         _assert_fails_cleanly(proc, out, expected, f"spark: {case}")
+
+
+@pytest.mark.integration
+def test_spark_records_the_jvm_class_archive_once_then_maps_it(project, tmp_path):
+    # Given no class archive in the project's environment yet
+    cache = project / ".venv" / "var" / "cache"  # the environment's prefix: <prefix>/var/cache
+    subprocess.run(["rm", "-rf", str(cache)], check=True)
+    source = demo_table(project, tmp_path / "small.parquet", 2000, seed=4)
+
+    # When a first local Spark run ends
+    score(project, source, tmp_path / "first.parquet", KEEP="id", **SPARK)
+
+    # Then its JVM recorded the archive, put in place whole: no temporary file is left
+    recorded = sorted(p.name for p in cache.rglob("*") if p.is_file())
+    assert len(recorded) == 1 and recorded[0].startswith("spark-") and recorded[0].endswith(".jsa"), recorded
+
+    # When the next run's JVMs log where their classes come from (JAVA_TOOL_OPTIONS: it
+    # changes neither the options Spark gives nor the class path, which the archive must match)
+    logs = tmp_path / "classes"
+    logs.mkdir()
+    env = {"JAVA_TOOL_OPTIONS": f"-Xlog:class+load=info:file={logs}/%p.log"}
+    second = score(project, source, tmp_path / "second.parquet", env=env, KEEP="id", **SPARK)
+    assert "2000 rows ->" in second.stdout, second.stdout
+
+    # Then Spark's classes came from the archive, not from its jars (lambdas, generated at
+    # run time, come from neither)
+    lines = [line for log in logs.iterdir() for line in log.read_text().splitlines()]
+    spark = [line for line in lines if " org.apache.spark." in line]
+    shared = [line for line in spark if "source: shared objects file (top)" in line]
+    from_jars = [line for line in spark if "source: file:" in line]
+    assert len(shared) > 500 and len(from_jars) < 0.05 * len(shared), (len(shared), from_jars[:5])
+    # And the archive is unchanged, the predictions the same as the first run's
+    assert sorted(p.name for p in cache.rglob("*") if p.is_file()) == recorded
+    assert facts(project, tmp_path / "first.parquet", tmp_path / "second.parquet")["equal"]

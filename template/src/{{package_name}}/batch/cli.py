@@ -110,10 +110,13 @@ def run(args: argparse.Namespace) -> int:
         text if uri else str(Path(text).resolve())
         for text, uri in zip((args.input, args.output), uris, strict=True)
     )
-    if spark:  # Spark's JVM starts first, in the background: it takes longer than the model
+    if spark:  # Spark starts first, in the background: it takes longer than the model
         from . import spark as engine
 
-        engine.launch(args.master, light=engine.reads_files(source, target))
+        engine.launch(
+            args.master, light=engine.reads_files(source, target), batch_rows=args.batch_rows
+        )
+        engine.wait_local_start()  # on one machine the JVM starts fastest alone
     from .scorer import InputError, Scorer
 
     try:

@@ -19,6 +19,11 @@ driver, and shipped to the workers: executors need the project's package, not th
 the MLflow server.  Runs on ``local[*]`` by default; ``--master`` (or ``SPARK_MASTER``) takes
 any ``spark.master``, and under ``spark-submit`` the master and configuration it was given
 win.  The Spark UI is off unless configured on.
+
+A local run's start is kept short, since it counts against every run (:func:`launch`): the
+JVM and the context start while the model loads, the JVM maps a class archive recorded by
+the environment's first run; then the model loads while the Python workers start, forked
+from a daemon that has imported the scoring code (:mod:`.daemon`).
 """
 
 from __future__ import annotations
@@ -39,6 +44,22 @@ DEFAULT_MASTER = "local[*]"
 # quick JIT and the serial collector leave the cores to the workers (seconds of CPU saved).
 # Given as spark.driver.defaultJavaOptions: a team's spark.driver.extraJavaOptions still apply.
 LIGHT_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# Class data sharing (the JDK's CDS): before its first task a local run's JVM loads some ten
+# thousand classes from Spark's jars, about a second of every start.  The first local run
+# records them as its JVM exits (-XX:ArchiveClassesAtExit, under a temporary name, put in
+# place once the JVM has exited: a half-written archive would crash the next JVM); later
+# runs map the archive (-XX:SharedArchiveFile).  One archive per java and pyspark, in this
+# environment (:func:`class_archive`); the JVM checks it against the jars and runs without
+# it when they differ.  Delete the file to record it anew.
+QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+# Spark's launch scripts put these on the JVM's class path (an archive records its path)
+CLASS_PATH_VARIABLES = (
+    "SPARK_HOME",
+    "SPARK_CONF_DIR",
+    "SPARK_DIST_CLASSPATH",
+    "HADOOP_CONF_DIR",
+    "YARN_CONF_DIR",
+)
 
 _launch: dict[str, Any] = {}
 
@@ -47,11 +68,19 @@ def _local_master(master: str | None) -> bool:
     return (master or os.environ.get("MASTER") or DEFAULT_MASTER).startswith("local")
 
 
-def launch(master: str | None, *, light: bool) -> None:
-    """Start Spark's JVM in the background, while the model loads (it takes seconds).
+def launch(master: str | None, *, light: bool, batch_rows: int) -> None:
+    """Start Spark in the background, while the model loads (both take seconds).
 
-    Under spark-submit this reaches the JVM that started this process.  ``light``: a local
-    run that scores files (:func:`reads_files`) gets the :data:`LIGHT_JVM` options.
+    The thread starts the JVM and the context (:func:`_new_context`); ``light``, a local run
+    that scores files (:func:`reads_files`), then starts the Python workers (:func:`_warm_up`)
+    and gets the :data:`LIGHT_JVM` options.  Under spark-submit this reaches the JVM that
+    started this process.  A local run that starts its own JVM shares the classes of an
+    archive (:data:`QUIET_CDS`).  :func:`context` waits for the thread.
+
+    On a local master the JVM, the workers and the driver share this machine's cores, and
+    the JVM's start (class loading, its compiler) is the longest step that nothing else can
+    shorten: the driver loads the model once the context is up (:func:`wait_local_start`),
+    while the workers start, rather than against the JVM.
     """
     import threading
 
@@ -62,31 +91,117 @@ def launch(master: str | None, *, light: bool) -> None:
     conf = SparkConf()
     if _local_master(master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: loopback only
-        if light and "PYSPARK_SUBMIT_ARGS" not in os.environ:
-            conf.set("spark.driver.defaultJavaOptions", LIGHT_JVM)
+        if not {"PYSPARK_SUBMIT_ARGS", "PYSPARK_GATEWAY_PORT"} & set(os.environ):
+            archive, recording = class_archive()
+            if recording:
+                _launch["archive"] = archive, recording
+                sharing = f'-XX:ArchiveClassesAtExit="{recording}" {QUIET_CDS}'
+            else:
+                sharing = f'-XX:SharedArchiveFile="{archive}" {QUIET_CDS}' if archive else ""
+            options = f"{LIGHT_JVM if light else ''} {sharing}".strip()
+            if options:
+                conf.set("spark.driver.defaultJavaOptions", options)
+
+    started = threading.Event()
 
     def start() -> None:
         try:
             SparkContext._ensure_initialized(conf=conf)
+            _launch["context"] = sc = _new_context(master, batch_rows)
         except BaseException as error:  # raised again by context(), in the main thread
             _launch["error"] = error
+            return
+        finally:
+            started.set()
+        if light and _local_master(sc.master):
+            _warm_up(sc)
 
+    if _local_master(master) and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        _launch["started"] = started
     _launch["thread"] = threading.Thread(target=start, name="spark-launch", daemon=True)
     _launch["thread"].start()
 
 
-def context(master: str | None, batch_rows: int) -> Any:
-    """Start (or join, under spark-submit) Spark: its context, without the SQL session.
+def wait_local_start() -> None:
+    """On a local master that this process started, wait until the context is up (or failed)."""
+    started = _launch.pop("started", None)
+    if started is not None:
+        started.wait()
 
-    Files scored by the workers need no more; :func:`session` adds the SQL session on it.
+
+def class_archive() -> tuple[Path | None, Path | None]:
+    """Return ``(archive, temporary)``: this java's and pyspark's class archive (CDS).
+
+    ``archive`` is ``<environment>/var/cache/<package>/spark-<key>.jsa``, the key made of the
+    java, the pyspark version and :data:`CLASS_PATH_VARIABLES` (``None`` when there is no
+    java on the path or the folder cannot be made); ``temporary``, the name this run
+    records it under when it is not there yet and the folder is writable, else ``None``.
+    Temporary files of runs that ended before putting theirs in place are removed.
     """
-    from pyspark import SparkConf, SparkContext
+    import hashlib
+    import shutil
 
+    import pyspark
+
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home, "bin", "java")) if home else shutil.which("java")
+    folder = Path(sys.prefix, "var", "cache", __name__.split(".")[0])
+    try:
+        binary = Path(java or "").resolve(strict=True)
+        # what makes the JVM's class path: another one needs an archive of its own
+        places = [os.environ.get(name, "") for name in CLASS_PATH_VARIABLES]
+        stamp = f"{binary}:{binary.stat().st_mtime_ns}:{pyspark.__version__}:{places}"
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no java (Spark says so as it starts), or a read-only environment
+        return None, None
+    archive = folder / f"spark-{hashlib.sha256(stamp.encode()).hexdigest()[:12]}.jsa"
+    if archive.is_file() or not os.access(folder, os.W_OK) or re.search(r'[\s"]', str(folder)):
+        return archive, None
+    for stale in folder.glob(".spark-*.jsa.*"):
+        pid = stale.name.rpartition(".")[2]
+        if pid.isdigit() and not Path("/proc", pid).exists():
+            stale.unlink(missing_ok=True)
+    return archive, folder / f".{archive.name}.{os.getpid()}"
+
+
+def _keep_archive(archive: Path, temporary: Path) -> None:
+    """Let this run's JVM exit (writing the class archive as it does); put the archive in place."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    process = getattr(gateway, "proc", None)
+    if process is None:
+        return
+    try:
+        gateway.shutdown()
+        process.stdin.close()  # the JVM exits when its input closes
+        code = process.wait(timeout=120)
+    except Exception:  # the archive only speeds starts up: it never fails a run
+        code = None
+    SparkContext._gateway = SparkContext._jvm = None  # a later context starts a new JVM
+    if code == 0 and temporary.is_file() and temporary.stat().st_size:
+        temporary.replace(archive)
+    else:
+        temporary.unlink(missing_ok=True)
+
+
+def context(master: str | None, batch_rows: int) -> Any:
+    """Return Spark's context (no SQL session: :func:`session` adds it), once it is up.
+
+    Waits for :func:`launch`'s thread (started here when it was not), and raises its error.
+    """
     if "thread" not in _launch:
-        launch(master, light=False)
+        launch(master, light=False, batch_rows=batch_rows)
     _launch.pop("thread").join()
     if "error" in _launch:
         raise _launch.pop("error")
+    return _launch.pop("context")
+
+
+def _new_context(master: str | None, batch_rows: int) -> Any:
+    """Create (or join, under spark-submit) the context, on the JVM that is up."""
+    from pyspark import SparkConf, SparkContext
+
     # The JVM is up (spark-submit's, or this process's): the configuration spark-submit and
     # spark-defaults.conf gave is read from it, and wins over the defaults below.
     conf = SparkConf()
@@ -101,13 +216,34 @@ def context(master: str | None, batch_rows: int) -> Any:
         "spark.sql.session.timeZone": "UTC",
     }
     if _local_master(conf.get("spark.master")):
-        defaults.update({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"})
+        defaults.update(
+            {
+                "spark.driver.bindAddress": "127.0.0.1",
+                "spark.driver.host": "127.0.0.1",
+                # the workers fork from a daemon that has imported the scoring code
+                "spark.python.daemon.module": f"{__name__.rpartition('.')[0]}.daemon",
+            }
+        )
     for key, value in defaults.items():
         if not conf.contains(key):
             conf.set(key, value)
     # progress bars would interleave with the command's own output (pyspark turns them on)
     conf.set("spark.ui.showConsoleProgress", "false")
     return SparkContext.getOrCreate(conf)
+
+
+def _warm_up(sc: Any) -> None:
+    """Start the Python workers, one per core, while the driver loads the model.
+
+    The daemon they fork from imports the scoring code (:mod:`.daemon`: about a second) and
+    Spark keeps them for the scoring job's tasks, so that second passes while the model loads
+    instead of after.  A failure here is left for the scoring job to meet and report.
+    """
+    import contextlib
+
+    cores = sc.defaultParallelism
+    with contextlib.suppress(Exception):  # the scoring job meets it again and reports it
+        sc.parallelize(range(cores), cores).mapPartitions(lambda _: iter(())).collect()
 
 
 def session() -> Any:
@@ -248,8 +384,10 @@ def pack_row_groups(files: list[str], parallelism: int, most: int, opening: int)
 
     A task holds about ``min(most, max(opening, total / parallelism))`` bytes (compressed,
     as in the files) of row groups: ``spark.sql.files.maxPartitionBytes``, split further so
-    that every core gets work.  The row ids are the input's row positions, counted from the
-    files' footers: no pass over the rows.
+    that every core gets work.  The last ``parallelism`` row groups are a task each, so that
+    the cores finish together rather than one waiting for another's last large task.  The
+    row ids are the input's row positions, counted from the files' footers: no pass over
+    the rows.
     """
     import pyarrow.parquet as pq
 
@@ -264,8 +402,9 @@ def pack_row_groups(files: list[str], parallelism: int, most: int, opening: int)
     tasks: list[Task] = []
     parts: list[tuple[str, list[int]]] = []
     first = rows = held = 0
-    for path, group, count, nbytes in groups:
-        if parts and held + nbytes > size:
+    tail = len(groups) - max(parallelism, 1)
+    for number, (path, group, count, nbytes) in enumerate(groups):
+        if parts and (held + nbytes > size or number >= tail):
             tasks.append((len(tasks), first, parts))
             parts, first, held = [], rows, 0
         if not parts or parts[-1][0] != path:
@@ -390,4 +529,22 @@ def run(scorer: Scorer, source: str, output: str, *, batch_rows: int, master: st
         files.delete(temporary)
         raise
     finally:
-        sc.stop()
+        stop(sc)
+
+
+def stop(sc: Any) -> None:
+    """Stop Spark, without pyspark's wait of up to a second for its accumulator server.
+
+    ``SparkContext.stop`` stops the JVM's context, then shuts the accumulator server down:
+    that server's loop polls its connection once a second, so the wait is most of a second
+    whenever it comes.  Here it shuts down in a daemon thread (done within the second while
+    the process goes on; nothing is pending in it once the context has stopped).
+    """
+    import threading
+
+    server, sc._accumulatorServer = getattr(sc, "_accumulatorServer", None), None
+    sc.stop()
+    if server is not None:
+        threading.Thread(target=server.shutdown, name="spark-accumulators", daemon=True).start()
+    if "archive" in _launch:
+        _keep_archive(*_launch.pop("archive"))
