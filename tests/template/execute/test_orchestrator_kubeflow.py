@@ -20,6 +20,7 @@ import io
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -56,6 +57,8 @@ def test_kubeflow_folder_and_targets_only_for_kubeflow(render, rendered, orchest
             "pipeline.yaml",
         ]
         assert "kfp-compile:" in makefile and "kfp-check:" in makefile
+        # and `make check`, which every CI provider's check job runs, includes kfp-check
+        assert re.search(r"^check: .*\bkfp-check\b", makefile, re.MULTILINE), "make check skips kfp-check"
     else:
         assert not (project / "orchestration" / "kubeflow").exists(), f"kubeflow files for {orchestrator}"
         assert "kfp" not in makefile, f"kfp targets in the Makefile of orchestrator={orchestrator}"
@@ -175,11 +178,13 @@ def test_kfp_compiles_the_module_to_the_shipped_ir_and_names_the_image(kfp_proje
     ir = project / "orchestration" / "kubeflow" / "pipeline.yaml"
     shipped = ir.read_text()
 
-    # the shipped YAML is what kfp compiles from the rendered module (default answers)
-    proc = sh(project, "make", "kfp-check", f"KFP_VENV={venv}", check=False)
+    # the shipped YAML is what kfp compiles from the rendered module (default answers):
+    # `make check`, what CI's check job runs, says so after its lint and type checks
+    proc = sh(project, "make", "check", f"KFP_VENV={venv}", check=False)
     assert proc.returncode == 0, (
         f"shipped IR differs from a fresh compile:\n{proc.stdout[-4000:]}{proc.stderr}"
     )
+    assert "kfp-check: orchestration/kubeflow/pipeline.yaml matches pipeline.py" in proc.stdout, proc.stdout
 
     # PIPELINE_IMAGE at compile time names the image; kfp-check then reports the YAML stale
     image = "team.example/breast-pipeline:1.2"
