@@ -12,7 +12,9 @@ row groups of 131,072 rows). Measured, each command run once as the CLI a user r
   JVM's class archive, is timed apart, before the others.  Each command's CPU seconds are
   those of its whole process tree (the JVM and the Python workers included; sampled from
   ``/proc``), a figure that other work on the machine skews much less than the wall time. ``--repeat N``
-  runs local[1] and local[2] alternately N times and keeps each one's fastest run;
+  runs local[1] and local[2] alternately N times and keeps each one's fastest run; the
+  speed-up is given from those, and as the median of each round's ratio (a round's two runs
+  come back to back, so a drift of the machine's speed cancels out);
 * the floor: a bare ``model.predict_proba`` over the same 10M rows held in memory (the
   project's Python, the bundle's model), and each engine's time over the floor.
 
@@ -30,6 +32,7 @@ import ctypes
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -215,7 +218,9 @@ def main() -> int:
         spark["first_run_seconds"] = round(peak_rss(dest, *cmd)[0], 2)
         shutil.rmtree(out, ignore_errors=True)
         print(f"bench: spark first run (records the class archive): {spark['first_run_seconds']:.1f} s")
+        pairs = []  # local[1] seconds / local[2] seconds of each round, run back to back
         for _ in range(args.repeat):
+            timed = {}
             for master in ("local[1]", "local[2]"):
                 run = {}
                 for name, rows in (("fixed", 1000), ("", args.rows)):
@@ -234,11 +239,17 @@ def main() -> int:
                     f"CPU {run['fixed_cpu_seconds']:.1f} s; load {os.getloadavg()[0]:.1f})",
                     flush=True,
                 )
+                timed[master] = run["seconds"]
                 best = spark.get(master)
                 if best is None or run["seconds"] < best["seconds"]:
                     spark[master] = run
+            pairs.append(round(timed["local[1]"] / timed["local[2]"], 2))
         one, two = spark["local[1]"], spark["local[2]"]
         spark["speedup"] = round(one["seconds"] / two["seconds"], 2)
+        # The machine's own speed drifts over minutes (other guests on its host): the ratio of
+        # each back-to-back round cancels that drift; their median is the steadier figure.
+        spark["speedup_each_round"] = pairs
+        spark["speedup_median_of_rounds"] = statistics.median(pairs)
         spark["speedup_without_fixed"] = round(
             (one["seconds"] - one["fixed_seconds"]) / (two["seconds"] - two["fixed_seconds"]), 2
         )
