@@ -21,9 +21,9 @@ any ``spark.master``, and under ``spark-submit`` the master and configuration it
 win.  The Spark UI is off unless configured on.
 
 A local run's start is kept short, since it counts against every run (:func:`launch`): the
-JVM and the context start while the model loads, the JVM maps a class archive recorded by
-the environment's first run; then the model loads while the Python workers start, forked
-from a daemon that has imported the scoring code (:mod:`.daemon`).
+JVM and the context start first, the JVM mapping a class archive that the environment's
+first run recorded; then the model loads while the Python workers start, forked from a
+daemon that has imported the scoring code (:mod:`.daemon`).
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ LIGHT_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 # thousand classes from Spark's jars, about a second of every start.  The first local run
 # records them as its JVM exits (-XX:ArchiveClassesAtExit, under a temporary name, put in
 # place once the JVM has exited: a half-written archive would crash the next JVM); later
-# runs map the archive (-XX:SharedArchiveFile).  One archive per java and pyspark, in this
-# environment (:func:`class_archive`); the JVM checks it against the jars and runs without
-# it when they differ.  Delete the file to record it anew.
+# runs map the archive (-XX:SharedArchiveFile).  One archive per java, pyspark and class
+# path, in this environment (:func:`class_archive`); the JVM checks it against the jars and
+# runs without it when they differ.  Delete the file to record it anew.
 QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 # Spark's launch scripts put these on the JVM's class path (an archive records its path)
 CLASS_PATH_VARIABLES = (
@@ -69,7 +69,7 @@ def _local_master(master: str | None) -> bool:
 
 
 def launch(master: str | None, *, light: bool, batch_rows: int) -> None:
-    """Start Spark in the background, while the model loads (both take seconds).
+    """Start Spark in the background (it takes seconds; so does the model's load).
 
     The thread starts the JVM and the context (:func:`_new_context`); ``light``, a local run
     that scores files (:func:`reads_files`), then starts the Python workers (:func:`_warm_up`)
