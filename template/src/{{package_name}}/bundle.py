@@ -182,7 +182,26 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def load_model(bundle_dir: Path) -> Any:
-    """Load the bundle's scikit-learn model (imports MLflow lazily)."""
+    """Load the bundle's scikit-learn model.
+
+    A model in MLflow's skops format (the one training writes) is read by skops itself,
+    trusting the types its ``MLmodel`` lists, as MLflow's own loader does: importing MLflow
+    would add a second to every start that loads the bundle (the API, batch scoring, the
+    drift check).  Any other model (pickled, or with code files) loads through MLflow.
+    """
+    import yaml
+
+    folder = bundle_dir / MODEL_DIR
+    try:
+        meta = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
+        flavor = dict(meta["flavors"]["sklearn"])
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        flavor = {}  # MLflow reads it, and says what is wrong
+    if flavor.get("serialization_format") == "skops" and not flavor.get("code"):
+        import skops.io
+
+        trusted = flavor.get("skops_trusted_types")
+        return skops.io.load(folder / flavor["pickled_model"], trusted=trusted)
     import mlflow.sklearn
 
-    return mlflow.sklearn.load_model(str(bundle_dir / MODEL_DIR))
+    return mlflow.sklearn.load_model(str(folder))

@@ -11,11 +11,11 @@ behind. The registry's champion scores like the bundle.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from support.process import commit_all, sh
 from support.project import Projects
 from support.scoring_data import demo_table
@@ -64,6 +64,10 @@ print(json.dumps(out))
 """
     proc = sh(project, ".venv/bin/python", "-c", code, *map(str, paths))
     return json.loads(proc.stdout)
+
+
+def package(project: Path) -> str:
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
 
 
 def left_beside(out: Path) -> list[str]:
@@ -229,3 +233,76 @@ def test_spark_records_the_jvm_class_archive_once_then_maps_it(project, tmp_path
     # And the archive is unchanged, the predictions the same as the first run's
     assert sorted(p.name for p in cache.rglob("*") if p.is_file()) == recorded
     assert facts(project, tmp_path / "first.parquet", tmp_path / "second.parquet")["equal"]
+
+
+def test_the_bundle_loads_without_mlflow_and_a_pickled_model_through_it(project, tmp_path):
+    # Given the bundle training wrote (MLflow's skops format) and a copy saved as a pickle
+    code = """
+import json, shutil, sys
+from pathlib import Path
+from {pkg} import bundle
+from {pkg}.settings import load_settings
+
+settings = load_settings()
+model = bundle.load_model(settings.bundle_dir)
+skops_without_mlflow = "mlflow" not in sys.modules
+
+import mlflow.sklearn
+pickled = Path(sys.argv[1])
+mlflow.sklearn.save_model(model, str(pickled / bundle.MODEL_DIR), serialization_format="cloudpickle")
+again = bundle.load_model(pickled)
+reference = mlflow.sklearn.load_model(str(settings.bundle_dir / bundle.MODEL_DIR))
+print(json.dumps({{
+    "skops_without_mlflow": skops_without_mlflow,
+    "types": [type(m).__name__ for m in (model, again, reference)],
+    "same": repr(model.get_params()) == repr(again.get_params()) == repr(reference.get_params()),
+    "coefficients": all((model[-1].coef_ == m[-1].coef_).all() for m in (again, reference)),
+}}))
+"""
+    proc = sh(project, ".venv/bin/python", "-c", code.format(pkg=package(project)), str(tmp_path / "pickled"))
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    # Then the skops model loaded without importing MLflow; the pickle loaded through MLflow;
+    # both are the model MLflow's own loader reads
+    assert found["skops_without_mlflow"], found
+    assert found["types"] == ["Pipeline"] * 3 and found["same"] and found["coefficients"], found
+
+
+@pytest.mark.integration
+def test_spark_workers_import_the_installed_pyspark_not_its_zips(project, tmp_path):
+    # Given the spark extra (the Makefile installs it) and a Spark home of its own, elsewhere
+    sh(project, "make", "setup", "SCORE_ENGINE=spark")
+    code = """
+import json, shutil, sys
+from importlib.util import find_spec
+from pathlib import Path
+
+lib = Path(find_spec("pyspark").origin).parent / "python" / "lib"
+zips = sorted(str(p) for p in lib.glob("*.zip"))
+other = Path(sys.argv[1]) / "python" / "lib"
+other.mkdir(parents=True)
+elsewhere = str(shutil.copy(lib / "pyspark.zip", other))
+# the path Spark gives its Python workers: its zips first
+sys.path[:0] = zips
+from {pkg}.batch import daemon
+import pyspark, py4j
+left = [p for p in sys.path if p in zips]
+# another Spark's zip, first on the path
+sys.path.insert(0, elsewhere)
+daemon.installed_first()
+print(json.dumps({{
+    "zips": [Path(z).name for z in zips], "left": left,
+    "pyspark": pyspark.__file__, "py4j": py4j.__file__,
+    "kept": elsewhere in sys.path,
+}}))
+"""
+    proc = sh(
+        project, ".venv/bin/python", "-c", code.format(pkg=package(project)), str(tmp_path / "spark-home")
+    )
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    # When the daemon module is imported, as Spark's workers do: pyspark and py4j come from the
+    # environment (compiled once), not from the installed package's zips; another Spark's stay
+    assert "pyspark.zip" in found["zips"] and any(z.startswith("py4j-") for z in found["zips"]), found
+    assert found["left"] == [] and ".zip" not in found["pyspark"] and ".zip" not in found["py4j"], found
+    assert found["kept"], found
