@@ -17,16 +17,16 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..contract import ContractError
-from ..data import DataSourceError, table_columns
 from ..settings import Env, load_settings
 
 if TYPE_CHECKING:
     from .scorer import Scorer
 
+HELP = "Score a CSV/Parquet table of any size into Parquet"
 ENGINES = ("local", "spark")
 BATCH_ROWS = 65_536
 
@@ -78,6 +78,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def main(argv: Sequence[str]) -> int:
+    """Parse ``batch-score``'s arguments and run it (the package's CLI hands them over)."""
+    parser = argparse.ArgumentParser(
+        prog=f"{__package__.rpartition('.')[0]} batch-score", description=HELP
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
 def _discard(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -87,6 +96,7 @@ def _discard(path: Path) -> None:
 
 def _check_columns(scorer: Scorer, source: Path) -> None:
     """Fail before any row is read when a needed column is absent (from the header/footer)."""
+    from ..data import table_columns
     from .scorer import InputError
 
     present = set(table_columns(source))
@@ -117,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
             args.master, light=engine.reads_files(source, target), batch_rows=args.batch_rows
         )
         engine.wait_local_start()  # on one machine the JVM starts fastest alone
+    # after Spark's start: these load pandas and scikit-learn
+    from ..contract import ContractError
+    from ..data import DataSourceError, table_columns
     from .scorer import InputError, Scorer
 
     try:
