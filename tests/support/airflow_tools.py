@@ -14,10 +14,13 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from support import ROOT
 from support.ci import timed
+from support.servers import Server, free_port
 
 AIRFLOW_TEMPLATE = (
     ROOT
@@ -66,3 +69,39 @@ def airflow_env(home: Path, dags: Path) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "OMP_NUM_THREADS": "1",
     }
+
+
+@contextmanager
+def airflow_services(airflow: Path, env: dict[str, str], logs: Path) -> Iterator[dict[str, str]]:
+    """Run Airflow's API server and scheduler (LocalExecutor) for the block, on loopback ports.
+
+    The scheduler queues the runs' tasks to its LocalExecutor, whose worker processes run
+    them and report to the API server's execution API, as on an Airflow host with the project
+    checked out.  Both are stopped (their process groups) when the block ends; yields their
+    environment, with the logs in ``logs``.
+    """
+    api, health = free_port(), free_port()
+    env = {
+        **env,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api}/execution/",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(health),
+    }
+    logs.mkdir(parents=True, exist_ok=True)
+    started: list[Server] = []
+    try:
+        for name, port, ready in (("api-server", api, "/api/v2/version"), ("scheduler", health, "/health")):
+            server = Server(
+                f"airflow {name}", [str(airflow), name], logs, port, ready, logs / f"{name}.log", env=env
+            )
+            started.append(server)
+            timed(f"airflow {name} start", server.startup)
+        yield env
+    finally:
+        for server in reversed(started):
+            server.stop()

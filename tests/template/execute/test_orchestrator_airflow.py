@@ -4,7 +4,8 @@ Render tier: the DAG file exists only for ``orchestrator=airflow`` and compiles.
 Slow + integration: Airflow itself, in build/tools/airflow (pinned by the generated
 orchestration/airflow/requirements.txt; created once, then reused), with a SQLite metadata
 database in a temporary AIRFLOW_HOME.  ``airflow dags test`` runs the DAGs of a rendered
-project after ``make setup`` (tasks in-process: no scheduler or executor); the Kubernetes
+project after ``make setup`` (tasks in-process), then Airflow's own scheduler with a
+LocalExecutor and its API server run the retrain the drift DAG queued; the Kubernetes
 mode is checked by building the pods its KubernetesPodOperator tasks would create (the
 provider's own ``build_pod_request_obj``) and validating them with kubernetes-validate.
 """
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 from support.ci import timed
-from support.airflow_tools import airflow_env, airflow_venv
+from support.airflow_tools import airflow_env, airflow_services, airflow_venv
 from support.k8s_tools import validate_core
 from support.process import commit_all, sh
 
@@ -215,6 +216,35 @@ def test_airflow_runs_the_pipeline_gates_it_and_retrains_on_drift(render, tmp_pa
     assert len(runs) == runs_before + 1 and runs[-1][1] == "queued", runs
     drift_report = json.loads((project / "reports" / "drift" / "drift.json").read_text())
     assert "mean_radius" in json.dumps(drift_report), "the drift report must name the shifted feature"
+
+    # When Airflow's scheduler runs, with a LocalExecutor on this worker (the project checked out
+    # and set up), and the retrain has something to learn (here a training setting; in life, data)
+    params["gate"]["min"]["accuracy"] = yaml.safe_load(params_text)["gate"]["min"]["accuracy"]
+    params["train"]["logistic_regression"]["C"] = 0.5
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    _check(airflow_cli("dags", "unpause", PIPELINE), "airflow dags unpause")
+    with airflow_services(Path(airflow), env, tmp_path / "airflow-logs") as services:
+        started = time.monotonic()
+        deadline = started + 600
+        while _runs(home, PIPELINE)[-1][1] not in ("success", "failed") and time.monotonic() < deadline:
+            time.sleep(2)
+        timed("the queued retrain run (LocalExecutor)", time.monotonic() - started)
+    # Then the queued retrain run ran to success, each task queued by the scheduler to its
+    # LocalExecutor, and the registry got the retrained model's version
+    assert services["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert runs[-1][0] == _runs(home, PIPELINE)[-1][0], "the run the drift DAG queued"
+    scheduler_log = (tmp_path / "airflow-logs" / "scheduler.log").read_text()
+    assert _runs(home, PIPELINE)[-1][1] == "success", scheduler_log[-3000:]
+    assert _task_states(home, PIPELINE) == dict.fromkeys(STAGES, "success")
+    assert "Loaded executor: :LocalExecutor:" in scheduler_log
+    with sqlite3.connect(home / "airflow.db") as db:
+        queued_by = db.execute(
+            "SELECT DISTINCT job.job_type FROM task_instance AS ti JOIN job ON job.id = ti.queued_by_job_id"
+            " WHERE ti.dag_id = ? AND ti.run_id = ?",
+            (PIPELINE, runs[-1][0]),
+        ).fetchall()
+    assert queued_by == [("SchedulerJob",)], queued_by
+    assert _registered_versions(project) == 2
 
 
 def _pods(project_factory, tmp_path: Path, **env: str) -> dict[str, Any]:
