@@ -79,12 +79,12 @@ def write(
     with pq.ParquetWriter(target, schema, use_dictionary=text) as writer:
         for frame in frames:
             try:
-                scored = scorer.score(frame, rows)
+                scored = scorer.score(frame, rows, schema)
             except InputError as error:
                 if source is None:
                     raise
                 raise InputError(f"{source}: {error}") from None
-            writer.write_table(pa.Table.from_pandas(scored, schema=schema, preserve_index=False))
+            writer.write_table(scored)
             rows += len(frame)
     return rows - first_row
 

@@ -127,28 +127,30 @@ class Scorer:
 
         return {"float": pa.float64(), "int": pa.int64(), "str": pa.string()}[self._label_kind()]
 
-    def score(self, frame: pd.DataFrame, first_row: int) -> pd.DataFrame:
+    def score(self, frame: pd.DataFrame, first_row: int, schema: Any) -> Any:
         """Score one chunk whose first row is row ``first_row`` of the input.
 
         The chunk is checked against the contract (:class:`InputError` names the column and
-        the first failing rows), converted to model input, predicted once.  The output has
-        the row id, the carried columns, the model input, the prediction, one probability
-        column per class, and the model version and run id.
+        the first failing rows), converted to model input, predicted once.  Returns a pyarrow
+        table of ``schema`` (:meth:`output_schema`): the row id, the carried columns, the
+        model input, the prediction, one probability column per class, and the model version
+        and run id.  Built column by column as Arrow, the writers' format: no pandas frame
+        of the output is assembled and converted again.
         """
+        import pyarrow as pa
+
         n = len(frame)
         frame = frame.set_axis(pd.RangeIndex(first_row, first_row + n))
         failures = input_failures(frame, self.contract)
         if failures:
             raise InputError("; ".join(f.describe() for f in failures))
         features = coerce(frame, self.contract)
+        classes = self.classes
         with np.errstate(all="ignore"):
-            if self.classes is not None:
+            if classes is not None:
                 labels, proba = predict_once("classification", self.model, features)
             else:
                 labels, proba = np.asarray(self.model.predict(features)), None
-        out: dict[str, Any] = {ROW_ID: np.arange(first_row, first_row + n, dtype=np.int64)}
-        out.update({name: frame[name].to_numpy() for name in self.keep})
-        out.update({n: features[n].to_numpy() for n in features.columns if n not in self.keep})
         kind = self._label_kind()
         if kind == "int":
             labels = np.asarray(labels).astype(np.int64)
@@ -156,10 +158,20 @@ class Scorer:
             labels = np.asarray([str(v) for v in np.asarray(labels).tolist()], dtype=object)
         else:
             labels = np.asarray(labels, dtype=np.float64).ravel()
+        out: dict[str, Any] = {ROW_ID: np.arange(first_row, first_row + n, dtype=np.int64)}
+        out.update({name: frame[name] for name in self.keep})
+        out.update({name: features[name] for name in features.columns if name not in self.keep})
         out[PREDICTION] = labels
-        for i, label in enumerate(self.classes or ()):
+        for i, label in enumerate(classes or ()):
             assert proba is not None
-            out[f"{PROBABILITY}{label}"] = proba[:, i]
-        out[MODEL_VERSION] = pd.Series([self.model_version] * n, dtype=object).to_numpy()
-        out[RUN_ID] = pd.Series([self.run_id] * n, dtype=object).to_numpy()
-        return pd.DataFrame(out)
+            out[f"{PROBABILITY}{label}"] = np.ascontiguousarray(proba[:, i])
+        for name, value in ((MODEL_VERSION, self.model_version), (RUN_ID, self.run_id)):
+            text = pa.scalar(value, pa.string())
+            out[name] = pa.repeat(text, n) if value is not None else pa.nulls(n, pa.string())
+        arrays = [
+            out[f.name]
+            if isinstance(out[f.name], pa.Array)
+            else pa.array(out[f.name], type=f.type, from_pandas=True)
+            for f in schema
+        ]
+        return pa.Table.from_arrays(arrays, schema=schema)

@@ -11,7 +11,7 @@ Two ways, by where the tables are:
   counts.
 * anything else (CSV, which Spark splits; a cluster; ``hdfs://``, ``s3a://``... through
   Spark's own file systems and credentials): Spark reads partitions and hands them to the
-  workers as pandas frames with ``mapInPandas``, and writes the output
+  workers as Arrow batches with ``mapInArrow``, and writes the output
   (:func:`_score_frame`).  A first pass counts each partition's rows for the row ids.
 
 Either way :meth:`.scorer.Scorer.score` scores the chunks.  The model is loaded once, in the
@@ -465,7 +465,7 @@ def _score_files(context: Any, scorer: Scorer, source: str, folder: str, batch_r
 
 
 def _score_frame(spark: Any, scorer: Scorer, source: str, folder: str) -> int:
-    """Score any other input with Spark's own reader and writer (``mapInPandas``).
+    """Score any other input with Spark's own reader and writer (``mapInArrow``).
 
     For CSV (split by Spark) and the URIs of a cluster's file systems (``hdfs://``,
     ``s3a://``...).  Row ids: a first pass counts each partition's rows, and every partition
@@ -474,20 +474,22 @@ def _score_frame(spark: Any, scorer: Scorer, source: str, folder: str) -> int:
     from pyspark.sql.pandas.types import from_arrow_schema
 
     frame = read(spark, scorer, source)
-    schema = from_arrow_schema(scorer.output_schema(_keep_types(scorer, frame)))
+    output = scorer.output_schema(_keep_types(scorer, frame))
     offsets, total = _offsets(frame)
 
-    def score_partition(frames: Iterator[Any]) -> Iterator[Any]:
+    def score_partition(batches: Iterator[Any]) -> Iterator[Any]:
         from pyspark import TaskContext
 
         task = TaskContext.get()
         assert task is not None, "runs in a Spark task"
         row = offsets[task.partitionId()]
-        for chunk in frames:
-            yield scorer.score(chunk, row)
-            row += len(chunk)
+        for batch in batches:
+            if batch.num_rows:  # pandas frames, as the local engine reads them
+                yield from scorer.score(batch.to_pandas(), row, output).to_batches()
+                row += batch.num_rows
 
-    frame.mapInPandas(score_partition, schema).write.mode("error").parquet(folder)
+    scored = frame.mapInArrow(score_partition, from_arrow_schema(output))
+    scored.write.mode("error").parquet(folder)
     return total
 
 
