@@ -12,6 +12,7 @@ Python (the root venv has no numpy or pandas) and writes Parquet in row groups o
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,55 @@ def demo_table(project: Path, out: Path, rows: int, *, seed: int = 0) -> Path:
         cwd=project, check=True, capture_output=True, text=True,
     )  # fmt: skip
     return out
+
+
+def score(
+    project: Path,
+    source: Path,
+    out: Path,
+    *,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    **make_vars: str,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``make batch-score INPUT=source OUTPUT=out`` in ``project`` (``make_vars``: KEEP=...)."""
+    from support.process import sh
+
+    assignments = [f"{k}={v}" for k, v in make_vars.items()]
+    return sh(
+        project, "make", "batch-score", f"INPUT={source}", f"OUTPUT={out}", *assignments, check=check, env=env
+    )
+
+
+def facts(project: Path, *paths: Path) -> dict:
+    """Read scored outputs with the project's pandas: shape, row ids, lineage, equality.
+
+    ``ids_match`` (the carried ``id`` equals the row id) is ``None`` when there is no ``id``.
+    """
+    from support.process import sh
+
+    code = """
+import json, sys
+import numpy as np, pandas as pd
+def read(path):
+    return pd.read_parquet(path).sort_values("row_id", kind="stable").reset_index(drop=True)
+frames = [read(p) for p in sys.argv[1:]]
+first = frames[0]
+out = {
+    "rows": [len(f) for f in frames],
+    "columns": list(first.columns),
+    "row_ids_are_positions": all(bool((f["row_id"].to_numpy() == np.arange(len(f))).all()) for f in frames),
+    "ids_match": all(bool((f["id"] == f["row_id"]).all()) for f in frames) if "id" in first else None,
+    "predictions": sorted({str(v) for f in frames for v in f["prediction"].unique()})[:50],
+    "versions": sorted({str(v) for f in frames for v in f["model_version"].unique()}),
+    "run_ids": sorted({str(v) for f in frames for v in f["run_id"].unique()}),
+    "equal": all(first.equals(f) for f in frames[1:]),
+    "differing": [c for f in frames[1:] for c in first.columns if not first[c].equals(f[c])],
+}
+print(json.dumps(out))
+"""
+    proc = sh(project, ".venv/bin/python", "-c", code, *map(str, paths))
+    return json.loads(proc.stdout)
 
 
 def _write(rows: int, out: Path, seed: int) -> None:

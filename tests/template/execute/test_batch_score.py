@@ -18,52 +18,12 @@ import pytest
 import yaml
 from support.process import commit_all, sh
 from support.project import Projects
-from support.scoring_data import demo_table
+from support.scoring_data import demo_table, facts, score
 
 pytestmark = pytest.mark.slow
 
 ROWS = 1_000_000
 SPARK = {"SCORE_ENGINE": "spark", "SPARK_MASTER": "local[2]"}
-
-
-def score(
-    project: Path,
-    source: Path,
-    out: Path,
-    *,
-    check: bool = True,
-    env: dict[str, str] | None = None,
-    **make_vars: str,
-) -> subprocess.CompletedProcess[str]:
-    assignments = [f"{k}={v}" for k, v in make_vars.items()]
-    return sh(
-        project, "make", "batch-score", f"INPUT={source}", f"OUTPUT={out}", *assignments, check=check, env=env
-    )
-
-
-def facts(project: Path, *paths: Path) -> dict:
-    """Read scored outputs with the project's pandas: shape, row ids, lineage, equality."""
-    code = """
-import json, sys
-import numpy as np, pandas as pd
-def read(path):
-    return pd.read_parquet(path).sort_values("row_id", kind="stable").reset_index(drop=True)
-frames = [read(p) for p in sys.argv[1:]]
-first = frames[0]
-out = {
-    "rows": [len(f) for f in frames],
-    "columns": list(first.columns),
-    "row_ids_are_positions": all(bool((f["row_id"].to_numpy() == np.arange(len(f))).all()) for f in frames),
-    "ids_match": all(bool((f["id"] == f["row_id"]).all()) for f in frames),
-    "versions": sorted({str(v) for f in frames for v in f["model_version"].unique()}),
-    "run_ids": sorted({str(v) for f in frames for v in f["run_id"].unique()}),
-    "equal": all(first.equals(f) for f in frames[1:]),
-    "differing": [c for f in frames[1:] for c in first.columns if not first[c].equals(f[c])],
-}
-print(json.dumps(out))
-"""
-    proc = sh(project, ".venv/bin/python", "-c", code, *map(str, paths))
-    return json.loads(proc.stdout)
 
 
 def package(project: Path) -> str:
@@ -238,7 +198,7 @@ def test_spark_records_the_jvm_class_archive_once_then_maps_it(project, tmp_path
 def test_the_bundle_loads_without_mlflow_and_a_pickled_model_through_it(project, tmp_path):
     # Given the bundle training wrote (MLflow's skops format) and a copy saved as a pickle
     code = """
-import json, shutil, sys
+import json, sys
 from pathlib import Path
 from {pkg} import bundle
 from {pkg}.settings import load_settings

@@ -34,6 +34,7 @@ import yaml
 from support import datagen
 from support.postgres import PostgresServer, postgres_server
 from support.process import commit_all, sh
+from support.scoring_data import facts, score
 from support.servers import free_port, http
 
 pytestmark = pytest.mark.slow
@@ -292,6 +293,25 @@ def test_csv_classification_project_runs_serves_and_refuses_bad_data(data_python
     assert metrics["accuracy"] > 0.6, metrics
     assert_predicts(served(project), project, "classification")
 
+    # When the team scores its own table in batch: as CSV and as Parquet, with the streaming
+    # engine and on Spark (CSV through Spark's reader, Parquet read by the Python workers)
+    scores = tmp_path / "scores"
+    as_parquet = "import sys, pandas as pd; pd.read_csv(sys.argv[1]).to_parquet(sys.argv[2])"
+    sh(project, ".venv/bin/python", "-c", as_parquet, str(data_file), str(tmp_path / "customers.parquet"))
+    spark = {"SCORE_ENGINE": "spark", "SPARK_MASTER": "local[2]"}
+    for source in (data_file, tmp_path / "customers.parquet"):
+        local, on_spark = scores / f"local-{source.suffix[1:]}.parquet", scores / f"spark-{source.suffix[1:]}"
+        score(project, source, local)
+        score(project, source, on_spark, **spark)
+        # Then both engines give the same rows: the text labels, the model input, the lineage
+        found = facts(project, local, on_spark)
+        assert found["rows"] == [ROWS, ROWS] and found["row_ids_are_positions"], found
+        assert found["equal"], f"{source.name}: columns differing between the engines: {found['differing']}"
+        assert set(found["predictions"]) <= set(datagen.CLASSES) and found["versions"] == ["1"], found
+    # And the drift check reads the Spark output
+    drift = sh(project, "make", "drift", f"CURRENT={scores / 'spark-csv'}", check=False)
+    assert drift.returncode == 0 and "drift check passed" in drift.stdout, drift.stdout + drift.stderr
+
     data_path = project / yaml.safe_load((project / "params.yaml").read_text())["data"]["path"]
     original = data_path.read_bytes()
     before = outputs_state(project)
@@ -371,6 +391,25 @@ def test_sql_project_runs_against_postgresql_and_keeps_the_password_secret(
     metrics = json.loads((project / "reports" / "metrics.json").read_text())
     assert metrics["accuracy"] > 0.6, metrics
     assert_predicts(served(project), project, "classification")
+
+    # When the team scores its own table in batch: as CSV and as Parquet, with the streaming
+    # engine and on Spark (CSV through Spark's reader, Parquet read by the Python workers)
+    scores = tmp_path / "scores"
+    as_parquet = "import sys, pandas as pd; pd.read_csv(sys.argv[1]).to_parquet(sys.argv[2])"
+    sh(project, ".venv/bin/python", "-c", as_parquet, str(data_file), str(tmp_path / "customers.parquet"))
+    spark = {"SCORE_ENGINE": "spark", "SPARK_MASTER": "local[2]"}
+    for source in (data_file, tmp_path / "customers.parquet"):
+        local, on_spark = scores / f"local-{source.suffix[1:]}.parquet", scores / f"spark-{source.suffix[1:]}"
+        score(project, source, local)
+        score(project, source, on_spark, **spark)
+        # Then both engines give the same rows: the text labels, the model input, the lineage
+        found = facts(project, local, on_spark)
+        assert found["rows"] == [ROWS, ROWS] and found["row_ids_are_positions"], found
+        assert found["equal"], f"{source.name}: columns differing between the engines: {found['differing']}"
+        assert set(found["predictions"]) <= set(datagen.CLASSES) and found["versions"] == ["1"], found
+    # And the drift check reads the Spark output
+    drift = sh(project, "make", "drift", f"CURRENT={scores / 'spark-csv'}", check=False)
+    assert drift.returncode == 0 and "drift check passed" in drift.stdout, drift.stdout + drift.stderr
     before = outputs_state(project, "data/raw/snapshot.parquet")
 
     # When the query returns no rows, a new snapshot is refused and the old one kept
